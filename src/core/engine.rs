@@ -1,0 +1,1034 @@
+//! The loop engine: ready queue, timers, fd readiness, and asyncio's
+//! `BaseEventLoop._run_once` / `run_forever` over a [`Dispatcher`].
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::mem;
+use std::os::fd::RawFd;
+
+use super::dispatcher::Dispatcher;
+use super::event::Event;
+use super::event_buf::EventBuf;
+use super::interest::Interest;
+use super::io_slot::IoSlot;
+use super::reactor::Reactor;
+use super::ready_queue::ReadyQueue;
+use super::schedulable::Schedulable;
+use super::sys;
+use super::timer_heap::TimerHeap;
+use super::waker::Waker;
+
+/// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single poll, in seconds.
+pub const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
+
+/// Everything a loop holds between iterations.
+///
+/// Driven by [`run_once`] / [`run_forever`] through a `RefCell`, so that a
+/// callback run by the dispatcher can re-enter it. No method drops an item:
+/// whatever is removed is returned to the caller.
+pub struct Engine<T: Schedulable + Clone> {
+    ready: ReadyQueue<T>,
+    timers: TimerHeap<T>,
+    reactor: Reactor,
+    waker: Waker,
+    events: EventBuf,
+    slots: HashMap<RawFd, IoSlot<T>>,
+    stopping: bool,
+    sleeping: bool,
+    clock_resolution: f64,
+}
+
+impl<T: Schedulable + Clone> Engine<T> {
+    /// A new engine: epoll instance, eventfd waker registered readable.
+    pub fn new() -> io::Result<Engine<T>> {
+        let mut reactor = Reactor::new()?;
+        let waker = Waker::new()?;
+        reactor.set_interest(waker.fd(), Interest::READABLE)?;
+        Ok(Engine {
+            ready: ReadyQueue::new(),
+            timers: TimerHeap::new(),
+            reactor,
+            waker,
+            events: EventBuf::new(),
+            slots: HashMap::new(),
+            stopping: false,
+            sleeping: false,
+            clock_resolution: sys::clock_resolution(),
+        })
+    }
+
+    /// The loop's clock (`time.monotonic()`).
+    pub fn now(&self) -> f64 {
+        sys::monotonic()
+    }
+
+    /// `clock_getres(CLOCK_MONOTONIC)`; timers due within it of now fire.
+    pub fn clock_resolution(&self) -> f64 {
+        self.clock_resolution
+    }
+
+    // ---- ready queue -------------------------------------------------
+
+    /// Appends to the ready queue (runs in a later iteration if pushed
+    /// while one is running).
+    pub fn push_ready(&mut self, item: T) {
+        self.ready.push(item);
+    }
+
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    // ---- timers ------------------------------------------------------
+
+    /// Schedules `item` at `deadline` (loop clock). Equal deadlines fire in
+    /// scheduling order.
+    pub fn push_timer(&mut self, deadline: f64, item: T) {
+        self.timers.push(deadline, item);
+    }
+
+    /// A timer still in the heap was cancelled (call once per timer).
+    pub fn note_timer_cancelled(&mut self) {
+        self.timers.note_cancelled();
+    }
+
+    /// Timers held, cancelled ones not yet discarded included.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+
+    // ---- fd readers and writers --------------------------------------
+
+    fn slot_interest(&self, fd: RawFd) -> Interest {
+        self.slots.get(&fd).map_or(Interest::NONE, |s| Interest {
+            readable: s.reader.is_some(),
+            writable: s.writer.is_some(),
+        })
+    }
+
+    /// Makes epoll match `fd`'s slot, dropping the slot once empty. If the
+    /// kernel refuses (e.g. the fd was closed), `fd` is deregistered.
+    fn sync_interest(&mut self, fd: RawFd) {
+        let interest = self.slot_interest(fd);
+        if interest.is_empty() {
+            // An empty slot holds no item, so removing it drops none.
+            self.slots.remove(&fd);
+        }
+        if self.reactor.set_interest(fd, interest).is_err() {
+            self.reactor.forget(fd);
+        }
+    }
+
+    fn set_io(&mut self, fd: RawFd, item: T, reader: bool) -> Result<Option<T>, (io::Error, T)> {
+        if fd == self.waker.fd() {
+            return Err((io::Error::from_raw_os_error(libc::EEXIST), item));
+        }
+        let mut interest = self.slot_interest(fd);
+        if reader {
+            interest.readable = true;
+        } else {
+            interest.writable = true;
+        }
+        if let Err(e) = self.reactor.set_interest(fd, interest) {
+            return Err((e, item));
+        }
+        let slot = self.slots.entry(fd).or_default();
+        let place = if reader {
+            &mut slot.reader
+        } else {
+            &mut slot.writer
+        };
+        Ok(place.replace(item))
+    }
+
+    /// Makes `item` the reader of `fd`, returning the one it replaces. On an
+    /// epoll error (e.g. `EPERM` for a regular file, `EBADF`) nothing
+    /// changes and `item` comes back with the error. The waker's own fd is
+    /// refused with `EEXIST`.
+    pub fn set_reader(&mut self, fd: RawFd, item: T) -> Result<Option<T>, (io::Error, T)> {
+        self.set_io(fd, item, true)
+    }
+
+    /// Like [`set_reader`](Engine::set_reader), for writability.
+    pub fn set_writer(&mut self, fd: RawFd, item: T) -> Result<Option<T>, (io::Error, T)> {
+        self.set_io(fd, item, false)
+    }
+
+    /// Removes and returns `fd`'s reader, updating epoll.
+    pub fn remove_reader(&mut self, fd: RawFd) -> Option<T> {
+        let old = self.slots.get_mut(&fd)?.reader.take()?;
+        self.sync_interest(fd);
+        Some(old)
+    }
+
+    /// Removes and returns `fd`'s writer, updating epoll.
+    pub fn remove_writer(&mut self, fd: RawFd) -> Option<T> {
+        let old = self.slots.get_mut(&fd)?.writer.take()?;
+        self.sync_interest(fd);
+        Some(old)
+    }
+
+    pub fn has_reader(&self, fd: RawFd) -> bool {
+        self.reader(fd).is_some()
+    }
+
+    pub fn has_writer(&self, fd: RawFd) -> bool {
+        self.writer(fd).is_some()
+    }
+
+    /// `fd`'s reader, if any.
+    pub fn reader(&self, fd: RawFd) -> Option<&T> {
+        self.slots.get(&fd)?.reader.as_ref()
+    }
+
+    /// `fd`'s writer, if any.
+    pub fn writer(&self, fd: RawFd) -> Option<&T> {
+        self.slots.get(&fd)?.writer.as_ref()
+    }
+
+    /// The reactor (read-only: registrations go through the slots).
+    pub fn reactor(&self) -> &Reactor {
+        &self.reactor
+    }
+
+    // ---- stopping and waking -----------------------------------------
+
+    /// Ends `run_forever` after the current iteration.
+    pub fn stop(&mut self) {
+        self.stopping = true;
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
+    pub fn clear_stopping(&mut self) {
+        self.stopping = false;
+    }
+
+    /// The loop may be blocked in `epoll_wait` right now.
+    pub fn is_sleeping(&self) -> bool {
+        self.sleeping
+    }
+
+    /// Wakes a blocking poll; writes the eventfd only when the loop may be
+    /// sleeping (otherwise it will look at the ready queue before polling).
+    pub fn wake(&self) {
+        if self.sleeping {
+            self.waker.wake();
+        }
+    }
+
+    /// Writes the eventfd unconditionally.
+    pub fn wake_always(&self) {
+        self.waker.wake();
+    }
+
+    /// The waker (its fd can be written from any thread).
+    pub fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
+    /// How long the next poll may block, as asyncio computes it: `0.0` when
+    /// something is ready or the loop is stopping; else the time until the
+    /// earliest timer clamped to `[0, MAXIMUM_SELECT_TIMEOUT]` (NaN → 0);
+    /// `None` (forever) without timers.
+    pub fn poll_timeout(&self) -> Option<f64> {
+        if !self.ready.is_empty() || self.stopping {
+            return Some(0.0);
+        }
+        let deadline = self.timers.peek_deadline()?;
+        let t = deadline - self.now();
+        Some(if t.is_nan() {
+            0.0
+        } else {
+            t.clamp(0.0, MAXIMUM_SELECT_TIMEOUT)
+        })
+    }
+
+    // ---- GC / close ---------------------------------------------------
+
+    /// Visits every item held: ready, timers, readers, writers.
+    pub fn for_each(&self, f: &mut dyn FnMut(&T)) {
+        self.ready.iter().for_each(&mut *f);
+        self.timers.iter().for_each(&mut *f);
+        for slot in self.slots.values() {
+            slot.reader.iter().for_each(&mut *f);
+            slot.writer.iter().for_each(&mut *f);
+        }
+    }
+
+    /// Removes every item held (ready, timers, readers, writers) and
+    /// deregisters every fd except the waker's.
+    pub fn take_all(&mut self) -> Vec<T> {
+        let mut all = self.ready.take_all();
+        all.extend(self.timers.take_all());
+        for (fd, slot) in self.slots.drain() {
+            self.reactor.forget(fd);
+            all.extend(slot.reader);
+            all.extend(slot.writer);
+        }
+        all
+    }
+
+    // ---- run_once helpers --------------------------------------------
+
+    /// Step 4 for one event: queue the reader/writer it concerns, or drop a
+    /// cancelled one from its slot (into `garbage`).
+    fn dispatch_event(&mut self, ev: Event, garbage: &mut Vec<T>) {
+        if ev.fd == self.waker.fd() {
+            self.waker.drain();
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(&ev.fd) else {
+            return;
+        };
+        let mut changed = false;
+        for (wanted, place) in [
+            (ev.readable, &mut slot.reader),
+            (ev.writable, &mut slot.writer),
+        ] {
+            if !wanted {
+                continue;
+            }
+            if let Some(item) = place {
+                if item.is_cancelled() {
+                    garbage.extend(place.take());
+                    changed = true;
+                } else {
+                    self.ready.push(item.clone());
+                }
+            }
+        }
+        if changed {
+            self.sync_interest(ev.fd);
+        }
+    }
+}
+
+/// One loop iteration, in the order of asyncio's `BaseEventLoop._run_once`:
+/// drop cancelled timers, poll (blocking only when nothing is ready), queue
+/// the readers/writers of ready fds, queue due timers, then run exactly the
+/// items that were ready at that point, FIFO.
+///
+/// No borrow of `engine` is held while calling into `d`, so `d` may
+/// re-enter it. The epoll fd must stay open for the whole call.
+pub fn run_once<T, D>(engine: &RefCell<Engine<T>>, d: &mut D) -> Result<(), D::Error>
+where
+    T: Schedulable + Clone,
+    D: Dispatcher<T>,
+{
+    // 1. Cancelled timers: whole-heap compaction when they dominate, then
+    //    whatever cancelled entries remain at the top.
+    let garbage = {
+        let mut e = engine.borrow_mut();
+        let mut garbage = e.timers.take_compacted();
+        while let Some(t) = e.timers.pop_cancelled_top() {
+            garbage.push(t);
+        }
+        garbage
+    };
+    if !garbage.is_empty() {
+        d.discard(garbage);
+    }
+
+    // 2. Poll.
+    let polled = {
+        let mut guard = engine.borrow_mut();
+        let e = &mut *guard;
+        let ms = sys::timeout_to_ms(e.poll_timeout());
+        if ms == 0 {
+            e.reactor.wait(&mut e.events, 0)
+        } else {
+            e.sleeping = true;
+            let epfd = e.reactor.fd();
+            let mut buf = mem::replace(&mut e.events, EventBuf::empty());
+            drop(guard);
+            let polled = d.block(&mut || sys::epoll_wait(epfd, &mut buf, ms));
+            let mut e = engine.borrow_mut();
+            e.events = buf;
+            e.sleeping = false;
+            polled
+        }
+    };
+
+    // 3. Poll errors.
+    let n = match polled {
+        Ok(n) => n,
+        Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+            d.interrupted()?;
+            0
+        }
+        Err(err) => return Err(d.poll_failed(err)),
+    };
+
+    // 4. Readiness → ready queue; 5. due timers → ready queue.
+    let garbage = {
+        let mut guard = engine.borrow_mut();
+        let e = &mut *guard;
+        let mut garbage = Vec::new();
+        for i in 0..n.min(e.events.capacity()) {
+            let ev = e.events.get(i);
+            e.dispatch_event(ev, &mut garbage);
+        }
+        let end = e.now() + e.clock_resolution;
+        while let Some(t) = e.timers.pop_due(end) {
+            if t.is_cancelled() {
+                garbage.push(t);
+            } else {
+                e.ready.push(t);
+            }
+        }
+        garbage
+    };
+    if !garbage.is_empty() {
+        d.discard(garbage);
+    }
+
+    // 6. Run what is ready now; later pushes wait for the next iteration.
+    let ntodo = engine.borrow().ready.len();
+    let mut skipped = Vec::new();
+    let mut result = Ok(());
+    for _ in 0..ntodo {
+        let item = engine.borrow_mut().ready.pop();
+        let Some(item) = item else {
+            break;
+        };
+        if item.is_cancelled() {
+            skipped.push(item);
+            continue;
+        }
+        if let Err(err) = d.run(item) {
+            result = Err(err);
+            break;
+        }
+    }
+    if !skipped.is_empty() {
+        d.discard(skipped);
+    }
+    result
+}
+
+/// Runs iterations until one ends with `stopping` set (or fails), like
+/// asyncio's `run_forever`; `stopping` is cleared on the way out either way.
+pub fn run_forever<T, D>(engine: &RefCell<Engine<T>>, d: &mut D) -> Result<(), D::Error>
+where
+    T: Schedulable + Clone,
+    D: Dispatcher<T>,
+{
+    let result = loop {
+        if let Err(err) = run_once(engine, d) {
+            break Err(err);
+        }
+        if engine.borrow().stopping {
+            break Ok(());
+        }
+    };
+    engine.borrow_mut().stopping = false;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    type Item = Rc<FakeItem>;
+    type Eng = RefCell<Engine<Item>>;
+    type Action = Box<dyn Fn(&Eng)>;
+
+    struct FakeItem {
+        id: u32,
+        cancelled: Cell<bool>,
+        action: Option<Action>,
+    }
+
+    impl std::fmt::Debug for FakeItem {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "FakeItem({})", self.id)
+        }
+    }
+
+    impl Schedulable for Rc<FakeItem> {
+        fn is_cancelled(&self) -> bool {
+            self.cancelled.get()
+        }
+    }
+
+    fn item(id: u32) -> Item {
+        Rc::new(FakeItem {
+            id,
+            cancelled: Cell::new(false),
+            action: None,
+        })
+    }
+
+    fn item_with(id: u32, action: impl Fn(&Eng) + 'static) -> Item {
+        Rc::new(FakeItem {
+            id,
+            cancelled: Cell::new(false),
+            action: Some(Box::new(action)),
+        })
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Block {
+        Real,
+        Eintr,
+        Fail,
+        WakeThenWait,
+    }
+
+    struct Fake<'a> {
+        engine: &'a Eng,
+        log: Vec<u32>,
+        discarded: Vec<u32>,
+        fail_on: Option<u32>,
+        mode: Block,
+        blocks: usize,
+        interrupts: usize,
+        interrupt_fails: bool,
+    }
+
+    impl<'a> Fake<'a> {
+        fn new(engine: &'a Eng) -> Fake<'a> {
+            Fake {
+                engine,
+                log: Vec::new(),
+                discarded: Vec::new(),
+                fail_on: None,
+                mode: Block::Real,
+                blocks: 0,
+                interrupts: 0,
+                interrupt_fails: false,
+            }
+        }
+    }
+
+    impl Dispatcher<Item> for Fake<'_> {
+        type Error = String;
+
+        fn block(&mut self, wait: &mut dyn FnMut() -> io::Result<usize>) -> io::Result<usize> {
+            self.blocks += 1;
+            // The engine is not borrowed while blocking.
+            assert!(self.engine.try_borrow_mut().is_ok());
+            match self.mode {
+                Block::Real => wait(),
+                Block::Eintr => Err(io::Error::from_raw_os_error(libc::EINTR)),
+                Block::Fail => Err(io::Error::from_raw_os_error(libc::EBADF)),
+                Block::WakeThenWait => {
+                    let e = self.engine.borrow();
+                    assert!(e.is_sleeping());
+                    e.wake();
+                    drop(e);
+                    wait()
+                }
+            }
+        }
+
+        fn interrupted(&mut self) -> Result<(), String> {
+            self.interrupts += 1;
+            if self.interrupt_fails {
+                Err("interrupted".into())
+            } else {
+                Ok(())
+            }
+        }
+
+        fn poll_failed(&mut self, err: io::Error) -> String {
+            format!("poll: {}", err.raw_os_error().unwrap_or(0))
+        }
+
+        fn run(&mut self, item: Item) -> Result<(), String> {
+            assert!(self.engine.try_borrow_mut().is_ok());
+            self.log.push(item.id);
+            if let Some(action) = &item.action {
+                action(self.engine);
+            }
+            if self.fail_on == Some(item.id) {
+                return Err(format!("failed {}", item.id));
+            }
+            Ok(())
+        }
+
+        fn discard(&mut self, items: Vec<Item>) {
+            assert!(self.engine.try_borrow_mut().is_ok());
+            self.discarded.extend(items.iter().map(|i| i.id));
+        }
+    }
+
+    fn engine() -> Eng {
+        RefCell::new(Engine::new().unwrap())
+    }
+
+    fn owned(fd: RawFd) -> OwnedFd {
+        assert!(fd >= 0, "{}", io::Error::last_os_error());
+        // SAFETY: `fd` was just created by a successful syscall and is owned
+        // by nobody else.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` is a writable array of two ints.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        assert_eq!(rc, 0);
+        (owned(fds[0]), owned(fds[1]))
+    }
+
+    fn eventfd_readable(fd: RawFd) -> bool {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `p` is one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    }
+
+    #[test]
+    fn ready_items_run_fifo_without_blocking() {
+        let eng = engine();
+        for id in 1..=5 {
+            eng.borrow_mut().push_ready(item(id));
+        }
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 2, 3, 4, 5]);
+        assert_eq!(d.blocks, 0);
+        assert_eq!(eng.borrow().ready_len(), 0);
+    }
+
+    #[test]
+    fn push_during_run_waits_for_next_iteration() {
+        let eng = engine();
+        eng.borrow_mut().push_ready(item_with(1, |e| {
+            e.borrow_mut().push_ready(item(10));
+        }));
+        eng.borrow_mut().push_ready(item(2));
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 2]);
+        assert_eq!(eng.borrow().ready_len(), 1);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 2, 10]);
+        assert_eq!(d.blocks, 0);
+    }
+
+    #[test]
+    fn timers_fire_in_deadline_then_scheduling_order() {
+        let eng = engine();
+        let now = eng.borrow().now();
+        {
+            let mut e = eng.borrow_mut();
+            e.push_ready(item(100));
+            e.push_timer(now - 0.3, item(1));
+            e.push_timer(now - 0.5, item(2));
+            e.push_timer(now - 0.3, item(3));
+            e.push_timer(now - 0.4, item(4));
+            e.push_timer(now - 0.3, item(5));
+            e.push_timer(now + 100.0, item(6));
+        }
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        // Already-ready items first, then due timers in (deadline, seq) order.
+        assert_eq!(d.log, vec![100, 2, 4, 1, 3, 5]);
+        assert_eq!(eng.borrow().timer_count(), 1);
+        let t = eng.borrow().poll_timeout().unwrap();
+        assert!(t > 99.0 && t <= 100.0, "{t}");
+    }
+
+    #[test]
+    fn blocking_poll_until_timer() {
+        let eng = engine();
+        let t0 = eng.borrow().now();
+        eng.borrow_mut()
+            .push_timer(t0 + 0.05, item_with(1, |e| e.borrow_mut().stop()));
+        let mut d = Fake::new(&eng);
+        run_forever(&eng, &mut d).unwrap();
+        let elapsed = eng.borrow().now() - t0;
+        assert_eq!(d.log, vec![1]);
+        assert!(d.blocks >= 1);
+        assert!(
+            elapsed >= 0.05 - eng.borrow().clock_resolution(),
+            "{elapsed}"
+        );
+        assert!(!eng.borrow().is_stopping());
+        assert!(!eng.borrow().is_sleeping());
+        assert_eq!(eng.borrow().events.capacity(), EventBuf::DEFAULT_CAPACITY);
+    }
+
+    #[test]
+    fn cancelled_items_are_skipped_and_discarded() {
+        let eng = engine();
+        let now = eng.borrow().now();
+        let a = item(1);
+        let b = item(2);
+        let top = item(3);
+        let mid = item(4);
+        let late = item(5);
+        let victim = item(6);
+        {
+            let v = victim.clone();
+            let mut e = eng.borrow_mut();
+            e.push_ready(a.clone());
+            e.push_ready(item_with(7, move |_| v.cancelled.set(true)));
+            e.push_ready(victim.clone());
+            e.push_ready(b.clone());
+            e.push_timer(now - 2.0, top.clone());
+            e.push_timer(now - 1.0, item(8));
+            e.push_timer(now - 0.5, mid.clone());
+            e.push_timer(now + 100.0, late.clone());
+        }
+        a.cancelled.set(true);
+        for t in [&top, &mid, &late] {
+            t.cancelled.set(true);
+            eng.borrow_mut().note_timer_cancelled();
+        }
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![7, 2, 8]);
+        // Top-of-heap cancelled timer first, then the due one, then the
+        // ready items skipped at run time.
+        assert_eq!(d.discarded, vec![3, 4, 1, 6]);
+        assert_eq!(eng.borrow().timer_count(), 1);
+        assert_eq!(eng.borrow().timers.cancelled_count(), 1);
+        eng.borrow_mut().push_ready(item(9));
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![7, 2, 8, 9]);
+        assert_eq!(d.discarded, vec![3, 4, 1, 6, 5]);
+        assert_eq!(eng.borrow().timer_count(), 0);
+    }
+
+    #[test]
+    fn compaction_happens_in_run_once() {
+        let eng = engine();
+        let now = eng.borrow().now();
+        let items: Vec<Item> = (0..200).map(item).collect();
+        for it in &items {
+            eng.borrow_mut()
+                .push_timer(now + 1000.0 + it.id as f64, it.clone());
+        }
+        for it in items.iter().skip(1).take(150) {
+            it.cancelled.set(true);
+            eng.borrow_mut().note_timer_cancelled();
+        }
+        eng.borrow_mut().push_ready(item(999));
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.discarded.len(), 150);
+        assert_eq!(eng.borrow().timer_count(), 50);
+        assert_eq!(eng.borrow().timers.cancelled_count(), 0);
+    }
+
+    #[test]
+    fn reader_fires_on_pipe_and_can_be_removed() {
+        let eng = engine();
+        let (rd, wr) = pipe();
+        let fd = rd.as_raw_fd();
+        assert!(eng.borrow_mut().set_reader(fd, item(1)).unwrap().is_none());
+        assert!(eng.borrow().has_reader(fd));
+        assert!(!eng.borrow().has_writer(fd));
+        assert_eq!(eng.borrow().reactor().interest(fd), Interest::READABLE);
+        sys::write(wr.as_raw_fd(), b"x").unwrap();
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1]);
+        // Level-triggered: not drained, so it fires again.
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 1]);
+        // Replacing returns the old reader.
+        let old = eng.borrow_mut().set_reader(fd, item(2)).unwrap().unwrap();
+        assert_eq!(old.id, 1);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 1, 2]);
+        let removed = eng.borrow_mut().remove_reader(fd).unwrap();
+        assert_eq!(removed.id, 2);
+        assert!(eng.borrow_mut().remove_reader(fd).is_none());
+        assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
+        assert!(eng.borrow().slots.is_empty());
+        eng.borrow_mut().push_ready(item(3));
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 1, 2, 3]);
+    }
+
+    #[test]
+    fn reader_and_writer_share_a_slot() {
+        let eng = engine();
+        let (rd, _wr) = pipe();
+        let (_rd2, wr2) = pipe();
+        let fd = wr2.as_raw_fd();
+        // A pipe's write end is writable at once.
+        eng.borrow_mut().set_writer(fd, item(1)).unwrap();
+        eng.borrow_mut().set_reader(fd, item(2)).unwrap();
+        assert_eq!(eng.borrow().reactor().interest(fd), Interest::BOTH);
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1]);
+        assert_eq!(eng.borrow_mut().remove_writer(fd).unwrap().id, 1);
+        assert_eq!(eng.borrow().reactor().interest(fd), Interest::READABLE);
+        assert!(eng.borrow().has_reader(fd));
+        assert_eq!(eng.borrow_mut().remove_reader(fd).unwrap().id, 2);
+        assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
+        drop(rd);
+    }
+
+    #[test]
+    fn cancelled_reader_is_removed_on_event() {
+        let eng = engine();
+        let (rd, wr) = pipe();
+        let fd = rd.as_raw_fd();
+        let r = item(1);
+        eng.borrow_mut().set_reader(fd, r.clone()).unwrap();
+        r.cancelled.set(true);
+        sys::write(wr.as_raw_fd(), b"x").unwrap();
+        eng.borrow_mut().push_ready(item(2));
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![2]);
+        assert_eq!(d.discarded, vec![1]);
+        assert!(!eng.borrow().has_reader(fd));
+        assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
+    }
+
+    #[test]
+    fn set_reader_error_returns_the_item() {
+        let eng = engine();
+        let path = std::env::temp_dir().join(format!("zloop-engine-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let (err, back) = eng
+            .borrow_mut()
+            .set_reader(file.as_raw_fd(), item(7))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+        assert_eq!(back.id, 7);
+        assert!(!eng.borrow().has_reader(file.as_raw_fd()));
+        assert!(eng.borrow().slots.is_empty());
+        let waker_fd = eng.borrow().waker().fd();
+        let (err, _) = eng.borrow_mut().set_writer(waker_fd, item(8)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+    }
+
+    #[test]
+    fn stop_ends_run_forever_after_the_current_iteration() {
+        let eng = engine();
+        eng.borrow_mut().push_ready(item_with(1, |e| {
+            let mut e = e.borrow_mut();
+            e.stop();
+            e.push_ready(item(3));
+        }));
+        eng.borrow_mut().push_ready(item(2));
+        let mut d = Fake::new(&eng);
+        run_forever(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 2]);
+        assert!(!eng.borrow().is_stopping());
+        assert_eq!(eng.borrow().ready_len(), 1);
+
+        // stop() before run_forever: exactly one (non-blocking) iteration.
+        eng.borrow_mut().stop();
+        run_forever(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 2, 3]);
+        assert_eq!(d.blocks, 0);
+        assert!(!eng.borrow().is_stopping());
+    }
+
+    #[test]
+    fn run_error_leaves_the_rest_queued_in_order() {
+        let eng = engine();
+        for id in 1..=5 {
+            eng.borrow_mut().push_ready(item(id));
+        }
+        let mut d = Fake::new(&eng);
+        d.fail_on = Some(2);
+        assert_eq!(run_once(&eng, &mut d), Err("failed 2".to_string()));
+        assert_eq!(d.log, vec![1, 2]);
+        let left: Vec<u32> = eng.borrow().ready.iter().map(|i| i.id).collect();
+        assert_eq!(left, vec![3, 4, 5]);
+        d.fail_on = None;
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1, 2, 3, 4, 5]);
+
+        // run_forever clears stopping on error too.
+        eng.borrow_mut().stop();
+        eng.borrow_mut().push_ready(item(6));
+        d.fail_on = Some(6);
+        assert!(run_forever(&eng, &mut d).is_err());
+        assert!(!eng.borrow().is_stopping());
+    }
+
+    #[test]
+    fn wake_writes_only_while_sleeping() {
+        let eng = engine();
+        let wfd = eng.borrow().waker().fd();
+        eng.borrow().wake();
+        assert!(!eventfd_readable(wfd));
+        eng.borrow().wake_always();
+        assert!(eventfd_readable(wfd));
+        // The waker event is drained by the next poll.
+        eng.borrow_mut().push_ready(item(1));
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert!(!eventfd_readable(wfd));
+
+        // Inside a blocking poll (no timers, nothing ready: would block
+        // forever) wake() does write, and the poll returns.
+        d.mode = Block::WakeThenWait;
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.blocks, 1);
+        assert!(!eventfd_readable(wfd));
+        assert!(!eng.borrow().is_sleeping());
+    }
+
+    #[test]
+    fn wake_from_another_thread_ends_a_blocking_poll() {
+        let eng = engine();
+        let t0 = eng.borrow().now();
+        // Safety net so a broken waker fails instead of hanging.
+        eng.borrow_mut().push_timer(t0 + 10.0, item(99));
+        let wfd = eng.borrow().waker().fd();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            // The engine (and its eventfd) outlives this thread: joined below.
+            sys::write(wfd, &1u64.to_ne_bytes()).unwrap();
+        });
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        thread.join().unwrap();
+        let elapsed = eng.borrow().now() - t0;
+        assert!(elapsed < 5.0, "{elapsed}");
+        assert_eq!(d.blocks, 1);
+        assert!(d.log.is_empty());
+        assert!(!eventfd_readable(wfd));
+    }
+
+    #[test]
+    fn simulated_eintr() {
+        let eng = engine();
+        let now = eng.borrow().now();
+        eng.borrow_mut().push_timer(now + 100.0, item(1));
+        let mut d = Fake::new(&eng);
+        d.mode = Block::Eintr;
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!((d.blocks, d.interrupts), (1, 1));
+        assert!(d.log.is_empty());
+
+        d.interrupt_fails = true;
+        assert_eq!(run_once(&eng, &mut d), Err("interrupted".to_string()));
+        assert!(!eng.borrow().is_sleeping());
+        assert_eq!(eng.borrow().events.capacity(), EventBuf::DEFAULT_CAPACITY);
+        assert_eq!(eng.borrow().timer_count(), 1);
+    }
+
+    #[test]
+    fn poll_failure_is_reported() {
+        let eng = engine();
+        let mut d = Fake::new(&eng);
+        d.mode = Block::Fail;
+        assert_eq!(
+            run_once(&eng, &mut d),
+            Err(format!("poll: {}", libc::EBADF))
+        );
+        assert!(!eng.borrow().is_sleeping());
+        assert_eq!(eng.borrow().events.capacity(), EventBuf::DEFAULT_CAPACITY);
+    }
+
+    extern "C" fn on_sigusr1(_: libc::c_int) {}
+
+    #[test]
+    fn real_eintr_from_a_signal() {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
+        // value; the handler is an async-signal-safe no-op; SIGUSR1 is not
+        // used elsewhere in this process.
+        unsafe {
+            let mut sa: libc::sigaction = mem::zeroed();
+            sa.sa_sigaction = on_sigusr1 as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+        let eng = engine();
+        let now = eng.borrow().now();
+        eng.borrow_mut().push_timer(now + 10.0, item(1));
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() };
+        let done = Arc::new(AtomicBool::new(false));
+        let done2 = done.clone();
+        let thread = std::thread::spawn(move || {
+            while !done2.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+                if !done2.load(Ordering::SeqCst) {
+                    // SAFETY: `me` is alive: it joins this thread before
+                    // returning, after setting `done`.
+                    unsafe { libc::pthread_kill(me, libc::SIGUSR1) };
+                }
+            }
+        });
+        let mut d = Fake::new(&eng);
+        let r = run_once(&eng, &mut d);
+        done.store(true, Ordering::SeqCst);
+        thread.join().unwrap();
+        r.unwrap();
+        assert_eq!(d.interrupts, 1);
+        assert!(d.log.is_empty());
+        assert!(eng.borrow().now() - now < 5.0);
+    }
+
+    #[test]
+    fn poll_timeout_rules() {
+        let eng = engine();
+        assert_eq!(eng.borrow().poll_timeout(), None);
+        let now = eng.borrow().now();
+        eng.borrow_mut().push_timer(now + 1e9, item(1));
+        assert_eq!(eng.borrow().poll_timeout(), Some(MAXIMUM_SELECT_TIMEOUT));
+        eng.borrow_mut().push_timer(now + 5.0, item(2));
+        let t = eng.borrow().poll_timeout().unwrap();
+        assert!(t > 4.0 && t <= 5.0, "{t}");
+        eng.borrow_mut().push_timer(now - 5.0, item(3));
+        assert_eq!(eng.borrow().poll_timeout(), Some(0.0));
+        let all = eng.borrow_mut().take_all();
+        assert_eq!(all.len(), 3);
+        eng.borrow_mut().push_timer(f64::NAN, item(4));
+        assert_eq!(eng.borrow().poll_timeout(), Some(0.0));
+        eng.borrow_mut().take_all();
+        eng.borrow_mut().stop();
+        assert_eq!(eng.borrow().poll_timeout(), Some(0.0));
+        eng.borrow_mut().clear_stopping();
+        eng.borrow_mut().push_ready(item(5));
+        assert_eq!(eng.borrow().poll_timeout(), Some(0.0));
+    }
+
+    #[test]
+    fn for_each_and_take_all() {
+        let eng = engine();
+        let (rd, _wr) = pipe();
+        let (_rd2, wr2) = pipe();
+        {
+            let mut e = eng.borrow_mut();
+            e.push_ready(item(1));
+            e.push_timer(1.0, item(2));
+            e.set_reader(rd.as_raw_fd(), item(3)).unwrap();
+            e.set_writer(wr2.as_raw_fd(), item(4)).unwrap();
+        }
+        let mut seen = Vec::new();
+        eng.borrow().for_each(&mut |i| seen.push(i.id));
+        seen.sort();
+        assert_eq!(seen, vec![1, 2, 3, 4]);
+        assert_eq!(eng.borrow().reactor().len(), 3);
+        let mut all: Vec<u32> = eng.borrow_mut().take_all().iter().map(|i| i.id).collect();
+        all.sort();
+        assert_eq!(all, vec![1, 2, 3, 4]);
+        let e = eng.borrow();
+        assert_eq!(e.reactor().len(), 1);
+        assert_eq!(e.reactor().interest(e.waker().fd()), Interest::READABLE);
+        assert_eq!((e.ready_len(), e.timer_count()), (0, 0));
+        let mut n = 0;
+        e.for_each(&mut |_| n += 1);
+        assert_eq!(n, 0);
+    }
+}

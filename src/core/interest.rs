@@ -1,0 +1,52 @@
+//! What readiness a registration waits for.
+
+/// The readiness an fd is registered for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interest {
+    pub readable: bool,
+    pub writable: bool,
+}
+
+impl Interest {
+    pub const NONE: Interest = Interest {
+        readable: false,
+        writable: false,
+    };
+    pub const READABLE: Interest = Interest {
+        readable: true,
+        writable: false,
+    };
+    pub const WRITABLE: Interest = Interest {
+        readable: false,
+        writable: true,
+    };
+    pub const BOTH: Interest = Interest {
+        readable: true,
+        writable: true,
+    };
+
+    /// Neither readable nor writable.
+    pub fn is_empty(self) -> bool {
+        !self.readable && !self.writable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consts() {
+        assert!(Interest::NONE.is_empty());
+        assert!(Interest::default().is_empty());
+        assert!(!Interest::READABLE.is_empty());
+        assert!(!Interest::WRITABLE.is_empty());
+        assert_eq!(
+            Interest::BOTH,
+            Interest {
+                readable: true,
+                writable: true
+            }
+        );
+    }
+}

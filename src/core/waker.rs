@@ -1,0 +1,84 @@
+//! Wakes a loop blocked in `epoll_wait` (eventfd).
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use super::sys;
+
+/// An eventfd (non-blocking, close-on-exec) registered readable in the
+/// reactor; writing it ends a blocking poll.
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub fn new() -> io::Result<Waker> {
+        Ok(Waker {
+            fd: sys::eventfd()?,
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Adds 1 to the counter. Errors are ignored: `EAGAIN` means the counter
+    /// is full, so the fd is readable already.
+    pub fn wake(&self) {
+        let _ = sys::write(self.fd(), &1u64.to_ne_bytes());
+    }
+
+    /// Resets the counter (reads until `EAGAIN`, or any other error).
+    pub fn drain(&self) {
+        let mut buf = [0u8; 8];
+        while sys::read(self.fd(), &mut buf).is_ok() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(w: &Waker) -> bool {
+        let mut p = libc::pollfd {
+            fd: w.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `p` is one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n == 1
+    }
+
+    #[test]
+    fn wake_then_drain() {
+        let w = Waker::new().unwrap();
+        assert!(!readable(&w));
+        w.wake();
+        w.wake();
+        assert!(readable(&w));
+        w.drain();
+        assert!(!readable(&w));
+        w.drain();
+        assert!(!readable(&w));
+    }
+
+    #[test]
+    fn full_counter_is_ignored() {
+        let w = Waker::new().unwrap();
+        // The largest value an eventfd counter can hold.
+        sys::write(w.fd(), &(u64::MAX - 1).to_ne_bytes()).unwrap();
+        w.wake(); // EAGAIN, ignored
+        assert!(readable(&w));
+        w.drain();
+        assert!(!readable(&w));
+    }
+
+    #[test]
+    fn wake_from_another_thread() {
+        let w = std::sync::Arc::new(Waker::new().unwrap());
+        let w2 = w.clone();
+        std::thread::spawn(move || w2.wake()).join().unwrap();
+        assert!(readable(&w));
+    }
+}

@@ -1,0 +1,172 @@
+//! Argument handling shared by the `Loop` methods, with asyncio's errors.
+
+use pyo3_ffi::*;
+use std::os::fd::RawFd;
+use std::ptr::null_mut;
+
+use super::owned::Owned;
+use super::raised::{raise, PyResult, Raised};
+
+/// The positional arguments of a METH_FASTCALL call as a slice.
+///
+/// # Safety
+/// `args` points at `nargs` (+ keyword values) live references, as CPython
+/// passes them.
+pub unsafe fn positional<'a>(args: *const *mut PyObject, nargs: Py_ssize_t) -> &'a [*mut PyObject] {
+    let n = PyVectorcall_NARGS(nargs as usize) as usize;
+    if n == 0 {
+        &[]
+    } else {
+        // SAFETY: per the contract.
+        unsafe { std::slice::from_raw_parts(args, n) }
+    }
+}
+
+/// The `context=` keyword of `call_soon` & co. (null when absent); any other
+/// keyword is a TypeError, worded as Python words it.
+///
+/// # Safety
+/// As `positional`; `kwnames` is null or a tuple of str.
+pub unsafe fn context_keyword(
+    method: &str,
+    args: *const *mut PyObject,
+    nargs: usize,
+    kwnames: *mut PyObject,
+) -> PyResult<*mut PyObject> {
+    if kwnames.is_null() {
+        return Ok(null_mut());
+    }
+    let mut context = null_mut();
+    // SAFETY: kwnames is a tuple of str whose values follow the positionals.
+    unsafe {
+        for i in 0..PyTuple_GET_SIZE(kwnames) {
+            let name = PyTuple_GET_ITEM(kwnames, i);
+            if PyUnicode_CompareWithASCIIString(name, c"context".as_ptr()) == 0 {
+                context = *args.add(nargs + i as usize);
+            } else {
+                let shown = Owned::from_new(PyObject_Str(name))?;
+                let text = utf8(shown.as_ptr())?;
+                return Err(raise(
+                    PyExc_TypeError,
+                    &format!("{method}() got an unexpected keyword argument '{text}'"),
+                ));
+            }
+        }
+    }
+    Ok(context)
+}
+
+/// Borrowed UTF-8 text of a str object.
+pub fn utf8(obj: *mut PyObject) -> PyResult<String> {
+    let mut size: Py_ssize_t = 0;
+    // SAFETY: obj is a live str; the returned buffer lives as long as obj.
+    unsafe {
+        let data = PyUnicode_AsUTF8AndSize(obj, &mut size);
+        if data.is_null() {
+            return Err(Raised);
+        }
+        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), size as usize);
+        Ok(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+/// The TypeError Python raises for a missing positional argument.
+pub fn missing(method: &str, names: &[&str], given: usize) -> Raised {
+    let absent = &names[given..];
+    let quoted: Vec<String> = absent.iter().map(|n| format!("'{n}'")).collect();
+    let list = match quoted.len() {
+        1 => quoted[0].clone(),
+        2 => format!("{} and {}", quoted[0], quoted[1]),
+        _ => {
+            let (last, rest) = quoted.split_last().unwrap_or((&quoted[0], &[]));
+            format!("{}, and {}", rest.join(", "), last)
+        }
+    };
+    let plural = if absent.len() == 1 {
+        "argument"
+    } else {
+        "arguments"
+    };
+    // SAFETY: PyExc_TypeError is a valid exception class.
+    raise(
+        unsafe { PyExc_TypeError },
+        &format!(
+            "{method}() missing {} required positional {plural}: {list}",
+            absent.len()
+        ),
+    )
+}
+
+/// A number as f64 (`float(x)` semantics for int, float and `__float__`).
+pub fn as_f64(obj: *mut PyObject) -> PyResult<f64> {
+    // SAFETY: obj is live; PyFloat_AsDouble sets an error on failure.
+    unsafe {
+        if PyFloat_CheckExact(obj) != 0 {
+            return Ok(PyFloat_AS_DOUBLE(obj));
+        }
+        let value = PyFloat_AsDouble(obj);
+        if value == -1.0 && !PyErr_Occurred().is_null() {
+            return Err(Raised);
+        }
+        Ok(value)
+    }
+}
+
+/// `now + delay` as asyncio computes `self.time() + delay`: floats and ints
+/// directly, anything else through the number protocol (so its TypeError
+/// text is Python's own).
+pub fn deadline_after(now: f64, delay: *mut PyObject) -> PyResult<f64> {
+    // SAFETY: delay is live; every new reference is owned.
+    unsafe {
+        if PyFloat_CheckExact(delay) != 0 {
+            return Ok(now + PyFloat_AS_DOUBLE(delay));
+        }
+        let base = Owned::from_new(PyFloat_FromDouble(now))?;
+        let sum = Owned::from_new(PyNumber_Add(base.as_ptr(), delay))?;
+        as_f64(sum.as_ptr())
+    }
+}
+
+/// The fd behind an int or an object with `fileno()`, as asyncio's
+/// `_ensure_fd_no_transport` and the selectors check it.
+pub fn fileobj_to_fd(obj: *mut PyObject) -> PyResult<RawFd> {
+    // SAFETY: obj is live; new references are owned.
+    unsafe {
+        let number = if PyLong_Check(obj) != 0 {
+            Owned::from_borrowed(obj)
+        } else {
+            let converted =
+                Owned::from_new(PyObject_CallMethodNoArgs(obj, super::names::S_FILENO.get()))
+                    .and_then(|f| Owned::from_new(PyNumber_Long(f.as_ptr())));
+            match converted {
+                Ok(n) => n,
+                Err(Raised) => {
+                    let expected = PyErr_ExceptionMatches(PyExc_AttributeError) != 0
+                        || PyErr_ExceptionMatches(PyExc_TypeError) != 0
+                        || PyErr_ExceptionMatches(PyExc_ValueError) != 0;
+                    if !expected {
+                        return Err(Raised);
+                    }
+                    PyErr_Clear();
+                    let shown = Owned::from_new(PyObject_Repr(obj))?;
+                    return Err(raise(
+                        PyExc_ValueError,
+                        &format!("Invalid file object: {}", utf8(shown.as_ptr())?),
+                    ));
+                }
+            }
+        };
+        let fd = PyLong_AsLongLong(number.as_ptr());
+        if fd == -1 && !PyErr_Occurred().is_null() {
+            return Err(Raised);
+        }
+        if fd < 0 {
+            return Err(raise(
+                PyExc_ValueError,
+                &format!("Invalid file descriptor: {fd}"),
+            ));
+        }
+        // An fd beyond the int range cannot be open: EBADF, as epoll says.
+        Ok(RawFd::try_from(fd).unwrap_or(RawFd::MAX))
+    }
+}

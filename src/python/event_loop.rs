@@ -1,0 +1,758 @@
+//! `Loop`: the native base of `zloop.Loop`.
+//!
+//! It owns the engine and implements the hot methods (scheduling, timers,
+//! readers and writers, the run loop); the Python subclass adds asyncio's
+//! choreography from `asyncio.base_events.BaseEventLoop`.
+
+use pyo3_ffi::*;
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr::{self, null_mut};
+
+use super::args::{self, context_keyword, missing, positional};
+use super::handle::{self, bool_object, HandleRef, HANDLE_TYPE};
+use super::loop_dispatcher::LoopDispatcher;
+use super::names;
+use super::owned::Owned;
+use super::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
+use super::timer_handle::TIMER_HANDLE_TYPE;
+use super::type_object::{ffi_edge, ffi_edge_int, new_type};
+use crate::core::engine::{self, Engine};
+
+#[repr(C)]
+pub struct LoopObject {
+    ob_base: PyObject,
+    /// Boxed so the GC can tell an initialized object (non-null) apart.
+    state: *mut LoopState,
+}
+
+struct LoopState {
+    engine: RefCell<Engine<HandleRef>>,
+    closed: Cell<bool>,
+    debug: Cell<bool>,
+    /// `threading.get_ident()` of the thread running the loop.
+    thread_id: Cell<Option<u64>>,
+    slow_callback_duration: Cell<f64>,
+}
+
+pub static mut LOOP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+
+impl LoopObject {
+    /// # Invariant
+    /// `ptr` is a live instance of `Loop` (or a subclass) whose state was
+    /// set by `tp_new`; every method of the type is only reachable that way.
+    #[inline]
+    pub fn from_ptr<'a>(ptr: *mut PyObject) -> &'a LoopObject {
+        // SAFETY: per the invariant above.
+        unsafe { &*ptr.cast::<LoopObject>() }
+    }
+
+    #[inline]
+    fn state(&self) -> &LoopState {
+        // SAFETY: tp_new sets `state` before the object is handed out and
+        // only dealloc frees it.
+        unsafe { &*self.state }
+    }
+
+    #[inline]
+    fn engine(&self) -> &RefCell<Engine<HandleRef>> {
+        &self.state().engine
+    }
+
+    #[inline]
+    pub fn debug(&self) -> bool {
+        self.state().debug.get()
+    }
+
+    pub fn slow_callback_duration(&self) -> f64 {
+        self.state().slow_callback_duration.get()
+    }
+
+    /// A timer still in the heap was cancelled (`_timer_handle_cancelled`).
+    pub fn timer_cancelled(&self) {
+        if let Ok(mut engine) = self.engine().try_borrow_mut() {
+            engine.note_timer_cancelled();
+        }
+    }
+
+    fn check_closed(&self) -> PyResult<()> {
+        if self.state().closed.get() {
+            // SAFETY: PyExc_RuntimeError is a valid exception class.
+            return Err(raise_static(
+                unsafe { PyExc_RuntimeError },
+                c"Event loop is closed",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Debug-mode checks of asyncio's `call_soon`/`call_at`: `_check_thread()`
+/// (unless `threadsafe`) and `_check_callback(callback, method)`, through
+/// the Python methods so subclasses and asyncio's messages stay in charge.
+fn debug_checks(
+    slf: *mut PyObject,
+    callback: *mut PyObject,
+    method: &CStr,
+    threadsafe: bool,
+) -> PyResult<()> {
+    // SAFETY: slf and callback are live; names are interned; results owned.
+    unsafe {
+        if !threadsafe {
+            Owned::from_new(PyObject_CallMethodNoArgs(slf, names::S_CHECK_THREAD.get()))?;
+        }
+        let name = Owned::from_new(PyUnicode_FromString(method.as_ptr()))?;
+        let argv = [slf, callback, name.as_ptr()];
+        Owned::from_new(PyObject_VectorcallMethod(
+            names::S_CHECK_CALLBACK.get(),
+            argv.as_ptr(),
+            3,
+            null_mut(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// Shared body of `call_soon` and `call_soon_threadsafe`.
+unsafe fn schedule_soon(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+    method: &'static CStr,
+    threadsafe: bool,
+) -> PyResult<Owned> {
+    // SAFETY: CPython passes valid fastcall arguments.
+    let args = unsafe { positional(argv, nargsf) };
+    let name = method.to_str().unwrap_or("call_soon");
+    // SAFETY: as above.
+    let context = unsafe { context_keyword(name, argv, args.len(), kwnames)? };
+    let Some((&callback, rest)) = args.split_first() else {
+        return Err(missing(name, &["callback"], 0));
+    };
+    let lp = LoopObject::from_ptr(slf);
+    lp.check_closed()?;
+    if lp.debug() {
+        debug_checks(slf, callback, method, threadsafe)?;
+    }
+    let handle = HandleRef::new(
+        ptr::addr_of_mut!(HANDLE_TYPE),
+        slf,
+        callback,
+        rest,
+        context,
+        0.0,
+    )?;
+    let mut engine = lp.engine().borrow_mut();
+    engine.push_ready(handle.clone());
+    if threadsafe {
+        engine.wake();
+    }
+    Ok(handle.into_owned())
+}
+
+unsafe extern "C" fn call_soon(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: fastcall arguments straight from CPython.
+    ffi_edge(|| unsafe { schedule_soon(slf, argv, nargsf, kwnames, c"call_soon", false) })
+}
+
+unsafe extern "C" fn call_soon_threadsafe(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: fastcall arguments straight from CPython.
+    ffi_edge(|| unsafe { schedule_soon(slf, argv, nargsf, kwnames, c"call_soon_threadsafe", true) })
+}
+
+/// Schedules a `TimerHandle` at `when` (asyncio's `call_at` after its
+/// argument checks).
+fn schedule_at(
+    slf: *mut PyObject,
+    when: f64,
+    callback: *mut PyObject,
+    rest: &[*mut PyObject],
+    context: *mut PyObject,
+) -> PyResult<Owned> {
+    let lp = LoopObject::from_ptr(slf);
+    lp.check_closed()?;
+    if lp.debug() {
+        debug_checks(slf, callback, c"call_at", false)?;
+    }
+    let timer = HandleRef::new(
+        ptr::addr_of_mut!(TIMER_HANDLE_TYPE),
+        slf,
+        callback,
+        rest,
+        context,
+        when,
+    )?;
+    // SAFETY: the handle is live and ours; the flag mirrors its heap membership.
+    unsafe { (*timer.obj()).scheduled = true };
+    lp.engine().borrow_mut().push_timer(when, timer.clone());
+    Ok(timer.into_owned())
+}
+
+unsafe extern "C" fn call_later(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let args = unsafe { positional(argv, nargsf) };
+        // SAFETY: as above.
+        let context = unsafe { context_keyword("call_later", argv, args.len(), kwnames)? };
+        if args.len() < 2 {
+            return Err(missing("call_later", &["delay", "callback"], args.len()));
+        }
+        // SAFETY: Py_None is a valid singleton; comparing pointers.
+        if args[0] == unsafe { Py_None() } {
+            // SAFETY: valid exception class.
+            return Err(raise_static(
+                unsafe { PyExc_TypeError },
+                c"delay must not be None",
+            ));
+        }
+        let when = args::deadline_after(crate::core::sys::monotonic(), args[0])?;
+        schedule_at(slf, when, args[1], &args[2..], context)
+    })
+}
+
+unsafe extern "C" fn call_at(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let args = unsafe { positional(argv, nargsf) };
+        // SAFETY: as above.
+        let context = unsafe { context_keyword("call_at", argv, args.len(), kwnames)? };
+        if args.len() < 2 {
+            return Err(missing("call_at", &["when", "callback"], args.len()));
+        }
+        // SAFETY: Py_None is a valid singleton; comparing pointers.
+        if args[0] == unsafe { Py_None() } {
+            // SAFETY: valid exception class.
+            return Err(raise_static(
+                unsafe { PyExc_TypeError },
+                c"when cannot be None",
+            ));
+        }
+        let when = args::as_f64(args[0])?;
+        schedule_at(slf, when, args[1], &args[2..], context)
+    })
+}
+
+unsafe extern "C" fn time(_slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: returns a new float reference or null.
+    ffi_edge(|| unsafe { Owned::from_new(PyFloat_FromDouble(crate::core::sys::monotonic())) })
+}
+
+unsafe extern "C" fn stop(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        LoopObject::from_ptr(slf).engine().borrow_mut().stop();
+        Ok(Owned::none())
+    })
+}
+
+unsafe extern "C" fn is_running(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        Ok(bool_object(
+            LoopObject::from_ptr(slf).state().thread_id.get().is_some(),
+        ))
+    })
+}
+
+unsafe extern "C" fn is_closed(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).state().closed.get())))
+}
+
+unsafe extern "C" fn get_debug(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).debug())))
+}
+
+/// Calls a no-argument method of the loop by interned name.
+fn call_method0(slf: *mut PyObject, name: &names::Cached) -> PyResult<Owned> {
+    // SAFETY: slf is live; name is interned; result owned.
+    unsafe { Owned::from_new(PyObject_CallMethodNoArgs(slf, name.get())) }
+}
+
+unsafe extern "C" fn run_forever(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        call_method0(slf, &names::S_RUN_FOREVER_SETUP)?;
+        let mut dispatcher = LoopDispatcher { slf };
+        let result = engine::run_forever(LoopObject::from_ptr(slf).engine(), &mut dispatcher);
+        // `finally: self._run_forever_cleanup()`, keeping the loop's error.
+        let pending = result.is_err().then(take_pending).flatten();
+        call_method0(slf, &names::S_RUN_FOREVER_CLEANUP)?;
+        match pending {
+            Some(exc) => Err(super::raised::restore(exc)),
+            None => result.map(|_| Owned::none()),
+        }
+    })
+}
+
+unsafe extern "C" fn run_once(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        let mut dispatcher = LoopDispatcher { slf };
+        engine::run_once(LoopObject::from_ptr(slf).engine(), &mut dispatcher)?;
+        Ok(Owned::none())
+    })
+}
+
+unsafe extern "C" fn write_to_self(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        LoopObject::from_ptr(slf).engine().borrow().wake_always();
+        Ok(Owned::none())
+    })
+}
+
+unsafe extern "C" fn create_future(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: Future(loop=self) with one spare slot before the arguments.
+    ffi_edge(|| unsafe {
+        let argv = [null_mut(), slf];
+        Owned::from_new(PyObject_Vectorcall(
+            names::FUTURE_TYPE.get(),
+            argv.as_ptr().add(1),
+            PY_VECTORCALL_ARGUMENTS_OFFSET,
+            names::KW_LOOP.get(),
+        ))
+    })
+}
+
+/// Drops every pending handle, timer, reader and writer: the native half
+/// of `close()`.
+unsafe extern "C" fn release_engine(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        let items = LoopObject::from_ptr(slf).engine().borrow_mut().take_all();
+        drop(items);
+        Ok(Owned::none())
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Reader,
+    Writer,
+}
+
+impl Direction {
+    fn name(self, adding: bool) -> &'static str {
+        match (self, adding) {
+            (Direction::Reader, true) => "add_reader",
+            (Direction::Writer, true) => "add_writer",
+            (Direction::Reader, false) => "remove_reader",
+            (Direction::Writer, false) => "remove_writer",
+        }
+    }
+}
+
+fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
+    if args.len() < 2 {
+        return Err(missing(
+            direction.name(true),
+            &["fd", "callback"],
+            args.len(),
+        ));
+    }
+    let fd = args::fileobj_to_fd(args[0])?;
+    let lp = LoopObject::from_ptr(slf);
+    lp.check_closed()?;
+    let handle = HandleRef::new(
+        ptr::addr_of_mut!(HANDLE_TYPE),
+        slf,
+        args[1],
+        &args[2..],
+        null_mut(),
+        0.0,
+    )?;
+    let replaced = {
+        let mut engine = lp.engine().borrow_mut();
+        match direction {
+            Direction::Reader => engine.set_reader(fd, handle),
+            Direction::Writer => engine.set_writer(fd, handle),
+        }
+    };
+    match replaced {
+        Ok(Some(old)) => handle::cancel(old.obj())?,
+        Ok(None) => {}
+        Err((err, rejected)) => {
+            drop(rejected);
+            return Err(raise_io(&err));
+        }
+    }
+    Ok(Owned::none())
+}
+
+fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
+    let fd = args::fileobj_to_fd(fileobj)?;
+    let lp = LoopObject::from_ptr(slf);
+    if lp.state().closed.get() {
+        return Ok(bool_object(false));
+    }
+    let removed = {
+        let mut engine = lp.engine().borrow_mut();
+        match direction {
+            Direction::Reader => engine.remove_reader(fd),
+            Direction::Writer => engine.remove_writer(fd),
+        }
+    };
+    match removed {
+        Some(old) => {
+            handle::cancel(old.obj())?;
+            Ok(bool_object(true))
+        }
+        None => Ok(bool_object(false)),
+    }
+}
+
+unsafe extern "C" fn add_reader(
+    slf: *mut PyObject,
+    argv: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    // SAFETY: fastcall arguments straight from CPython.
+    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Reader))
+}
+
+unsafe extern "C" fn add_writer(
+    slf: *mut PyObject,
+    argv: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    // SAFETY: fastcall arguments straight from CPython.
+    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Writer))
+}
+
+unsafe extern "C" fn remove_reader(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| remove_io(slf, fd, Direction::Reader))
+}
+
+unsafe extern "C" fn remove_writer(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| remove_io(slf, fd, Direction::Writer))
+}
+
+// --- attributes BaseEventLoop reads and writes -----------------------------
+
+fn truth(value: *mut PyObject) -> PyResult<bool> {
+    if value.is_null() {
+        // SAFETY: valid exception class.
+        return Err(raise_static(
+            unsafe { PyExc_AttributeError },
+            c"cannot delete attribute",
+        ));
+    }
+    // SAFETY: value is live.
+    match unsafe { PyObject_IsTrue(value) } {
+        -1 => Err(Raised),
+        v => Ok(v == 1),
+    }
+}
+
+unsafe extern "C" fn get_closed(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).state().closed.get())))
+}
+
+unsafe extern "C" fn set_closed(slf: *mut PyObject, value: *mut PyObject, _: *mut c_void) -> c_int {
+    ffi_edge_int(|| {
+        LoopObject::from_ptr(slf).state().closed.set(truth(value)?);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn get_stopping(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    ffi_edge(|| {
+        Ok(bool_object(
+            LoopObject::from_ptr(slf).engine().borrow().is_stopping(),
+        ))
+    })
+}
+
+unsafe extern "C" fn set_stopping(
+    slf: *mut PyObject,
+    value: *mut PyObject,
+    _: *mut c_void,
+) -> c_int {
+    ffi_edge_int(|| {
+        let stopping = truth(value)?;
+        let mut engine = LoopObject::from_ptr(slf).engine().borrow_mut();
+        if stopping {
+            engine.stop();
+        } else {
+            engine.clear_stopping();
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn get_debug_attr(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).debug())))
+}
+
+unsafe extern "C" fn set_debug_attr(
+    slf: *mut PyObject,
+    value: *mut PyObject,
+    _: *mut c_void,
+) -> c_int {
+    ffi_edge_int(|| {
+        LoopObject::from_ptr(slf).state().debug.set(truth(value)?);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn get_thread_id(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    ffi_edge(|| match LoopObject::from_ptr(slf).state().thread_id.get() {
+        // SAFETY: returns a new int reference or null.
+        Some(id) => unsafe { Owned::from_new(PyLong_FromUnsignedLongLong(id)) },
+        None => Ok(Owned::none()),
+    })
+}
+
+unsafe extern "C" fn set_thread_id(
+    slf: *mut PyObject,
+    value: *mut PyObject,
+    _: *mut c_void,
+) -> c_int {
+    ffi_edge_int(|| {
+        // SAFETY: value is null (delete) or live.
+        let id = unsafe {
+            if value.is_null() || value == Py_None() {
+                None
+            } else {
+                let id = PyLong_AsUnsignedLongLong(value);
+                if id == u64::MAX && !PyErr_Occurred().is_null() {
+                    return Err(Raised);
+                }
+                Some(id)
+            }
+        };
+        LoopObject::from_ptr(slf).state().thread_id.set(id);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn get_slow(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    // SAFETY: returns a new float reference or null.
+    ffi_edge(|| unsafe {
+        Owned::from_new(PyFloat_FromDouble(
+            LoopObject::from_ptr(slf).slow_callback_duration(),
+        ))
+    })
+}
+
+unsafe extern "C" fn set_slow(slf: *mut PyObject, value: *mut PyObject, _: *mut c_void) -> c_int {
+    ffi_edge_int(|| {
+        if value.is_null() {
+            // SAFETY: valid exception class.
+            return Err(raise_static(
+                unsafe { PyExc_AttributeError },
+                c"cannot delete attribute",
+            ));
+        }
+        let seconds = args::as_f64(value)?;
+        LoopObject::from_ptr(slf)
+            .state()
+            .slow_callback_duration
+            .set(seconds);
+        Ok(())
+    })
+}
+
+// --- type slots ---------------------------------------------------------------
+
+unsafe extern "C" fn loop_new(
+    tp: *mut PyTypeObject,
+    _args: *mut PyObject,
+    _kw: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        let engine = Engine::new().map_err(|e| raise_io(&e))?;
+        // SAFETY: tp_alloc returns a zeroed, GC-tracked object of `tp`'s size;
+        // the state pointer is written before anyone else can see it.
+        unsafe {
+            let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
+            let obj = Owned::from_new(alloc(tp, 0))?;
+            let state = Box::new(LoopState {
+                engine: RefCell::new(engine),
+                closed: Cell::new(false),
+                debug: Cell::new(false),
+                thread_id: Cell::new(None),
+                slow_callback_duration: Cell::new(0.1),
+            });
+            (*obj.as_ptr().cast::<LoopObject>()).state = Box::into_raw(state);
+            Ok(obj)
+        }
+    })
+}
+
+unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
+    // SAFETY: the GC passes a live object; a null state means not yet built.
+    unsafe {
+        let state = (*slf.cast::<LoopObject>()).state;
+        if state.is_null() {
+            return 0;
+        }
+        let Ok(engine) = (*state).engine.try_borrow() else {
+            return 0;
+        };
+        let mut rc = 0;
+        engine.for_each(&mut |h: &HandleRef| {
+            if rc == 0 {
+                rc = visit(h.as_ptr(), arg);
+            }
+        });
+        rc
+    }
+}
+
+unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
+    // SAFETY: as in traverse; the items are dropped after the borrow ends
+    // because dropping them can run arbitrary Python code.
+    unsafe {
+        let state = (*slf.cast::<LoopObject>()).state;
+        if state.is_null() {
+            return 0;
+        }
+        let items = match (*state).engine.try_borrow_mut() {
+            Ok(mut engine) => engine.take_all(),
+            Err(_) => return 0,
+        };
+        drop(items);
+    }
+    0
+}
+
+unsafe extern "C" fn dealloc(slf: *mut PyObject) {
+    // SAFETY: last reference gone; untrack first, then release the state
+    // (its items outside the borrow), then free the memory with the type's
+    // own allocator.
+    unsafe {
+        PyObject_GC_UnTrack(slf.cast());
+        clear(slf);
+        let state = (*slf.cast::<LoopObject>()).state;
+        if !state.is_null() {
+            (*slf.cast::<LoopObject>()).state = null_mut();
+            drop(Box::from_raw(state));
+        }
+        let tp = Py_TYPE(slf);
+        if let Some(free) = (*tp).tp_free {
+            free(slf.cast());
+        }
+    }
+}
+
+const fn method(
+    name: &'static CStr,
+    meth: PyMethodDefPointer,
+    flags: c_int,
+    doc: &'static CStr,
+) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: meth,
+        ml_flags: flags,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+const FAST_KW: c_int = METH_FASTCALL | METH_KEYWORDS;
+
+static mut METHODS: [PyMethodDef; 19] = [
+    method(c"call_soon", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon }, FAST_KW,
+        c"call_soon(callback, *args, context=None): run callback(*args) on the next iteration."),
+    method(c"call_soon_threadsafe", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon_threadsafe }, FAST_KW,
+        c"call_soon_threadsafe(callback, *args, context=None): call_soon from any thread; wakes the loop."),
+    method(c"call_later", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_later }, FAST_KW,
+        c"call_later(delay, callback, *args, context=None): run callback after delay seconds."),
+    method(c"call_at", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_at }, FAST_KW,
+        c"call_at(when, callback, *args, context=None): run callback at loop time when."),
+    method(c"time", PyMethodDefPointer { PyCFunction: time }, METH_NOARGS,
+        c"The loop's clock (time.monotonic())."),
+    method(c"stop", PyMethodDefPointer { PyCFunction: stop }, METH_NOARGS,
+        c"Stop running after the current iteration."),
+    method(c"is_running", PyMethodDefPointer { PyCFunction: is_running }, METH_NOARGS,
+        c"Whether the loop is running."),
+    method(c"is_closed", PyMethodDefPointer { PyCFunction: is_closed }, METH_NOARGS,
+        c"Whether the loop was closed."),
+    method(c"get_debug", PyMethodDefPointer { PyCFunction: get_debug }, METH_NOARGS,
+        c"Whether debug mode is on."),
+    method(c"run_forever", PyMethodDefPointer { PyCFunction: run_forever }, METH_NOARGS,
+        c"Run until stop() is called."),
+    method(c"_run_once", PyMethodDefPointer { PyCFunction: run_once }, METH_NOARGS,
+        c"Run one iteration of the loop."),
+    method(c"_write_to_self", PyMethodDefPointer { PyCFunction: write_to_self }, METH_NOARGS,
+        c"Wake the loop from another thread."),
+    method(c"create_future", PyMethodDefPointer { PyCFunction: create_future }, METH_NOARGS,
+        c"A new asyncio.Future attached to this loop."),
+    method(c"_release_engine", PyMethodDefPointer { PyCFunction: release_engine }, METH_NOARGS,
+        c"Drop pending callbacks, timers, readers and writers (close())."),
+    method(c"add_reader", PyMethodDefPointer { PyCFunctionFast: add_reader }, METH_FASTCALL,
+        c"add_reader(fd, callback, *args): call callback(*args) when fd is readable."),
+    method(c"add_writer", PyMethodDefPointer { PyCFunctionFast: add_writer }, METH_FASTCALL,
+        c"add_writer(fd, callback, *args): call callback(*args) when fd is writable."),
+    method(c"remove_reader", PyMethodDefPointer { PyCFunction: remove_reader }, METH_O,
+        c"remove_reader(fd): stop watching fd for reading; True if it was watched."),
+    method(c"remove_writer", PyMethodDefPointer { PyCFunction: remove_writer }, METH_O,
+        c"remove_writer(fd): stop watching fd for writing; True if it was watched."),
+    PyMethodDef::zeroed(),
+];
+
+const fn getset(name: &'static CStr, get: getter, set: setter) -> PyGetSetDef {
+    PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: Some(set),
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    }
+}
+
+static mut GETSET: [PyGetSetDef; 6] = [
+    getset(c"_closed", get_closed, set_closed),
+    getset(c"_stopping", get_stopping, set_stopping),
+    getset(c"_debug", get_debug_attr, set_debug_attr),
+    getset(c"_thread_id", get_thread_id, set_thread_id),
+    getset(c"slow_callback_duration", get_slow, set_slow),
+    PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    },
+];
+
+/// Fills and readies the static `Loop` type.
+pub fn ready() -> PyResult<*mut PyTypeObject> {
+    // SAFETY: called once at import with the GIL held.
+    unsafe {
+        let tp = ptr::addr_of_mut!(LOOP_TYPE);
+        new_type(
+            tp,
+            c"zloop._zloop.Loop",
+            std::mem::size_of::<LoopObject>(),
+            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+        );
+        (*tp).tp_doc = c"The native engine of zloop.Loop.".as_ptr();
+        (*tp).tp_new = Some(loop_new);
+        (*tp).tp_dealloc = Some(dealloc);
+        (*tp).tp_traverse = Some(traverse);
+        (*tp).tp_clear = Some(clear);
+        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
+        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
+        if PyType_Ready(tp) < 0 {
+            return Err(Raised);
+        }
+        Ok(tp)
+    }
+}

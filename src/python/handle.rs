@@ -1,0 +1,514 @@
+//! `Handle`: a scheduled callback, as `asyncio.Handle`.
+
+use pyo3_ffi::*;
+use std::ffi::{c_int, c_void};
+use std::ptr::{self, null_mut};
+
+use super::event_loop::LoopObject;
+use super::names::{self, call_support};
+use super::owned::{clear_slot, Owned};
+use super::raised::{self, PyResult, Raised};
+use super::type_object::{ffi_edge, new_type};
+use crate::core::schedulable::Schedulable;
+
+/// The object layout shared by `Handle` and `TimerHandle`.
+#[repr(C)]
+pub struct HandleObject {
+    pub ob_base: PyObject,
+    /// The callable; null once cancelled.
+    pub callback: *mut PyObject,
+    /// The single argument when `nargs == 1` (the common `fut` case).
+    pub arg0: *mut PyObject,
+    /// The argument tuple when `nargs > 1`.
+    pub args: *mut PyObject,
+    pub nargs: isize,
+    pub context: *mut PyObject,
+    /// Strong reference to the owning `LoopObject`.
+    pub loop_: *mut PyObject,
+    pub source_traceback: *mut PyObject,
+    /// Representation kept at cancel time in debug mode, as asyncio does.
+    pub repr: *mut PyObject,
+    pub weakreflist: *mut PyObject,
+    /// Deadline of a `TimerHandle` (loop time, seconds).
+    pub when: f64,
+    pub cancelled: bool,
+    /// A `TimerHandle` still in the loop's timer heap.
+    pub scheduled: bool,
+}
+
+pub static mut HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+
+/// An owned reference to a `HandleObject`, as the engine stores it.
+#[derive(Clone)]
+pub struct HandleRef(Owned);
+
+impl HandleRef {
+    #[inline]
+    pub fn obj(&self) -> *mut HandleObject {
+        self.0.as_ptr().cast()
+    }
+
+    #[inline]
+    pub fn as_ptr(&self) -> *mut PyObject {
+        self.0.as_ptr()
+    }
+
+    pub fn into_owned(self) -> Owned {
+        self.0
+    }
+
+    /// Creates a handle for `callback(*args)` in `context` (a copy of the
+    /// current context when null or None).
+    pub fn new(
+        tp: *mut PyTypeObject,
+        loop_: *mut PyObject,
+        callback: *mut PyObject,
+        args: &[*mut PyObject],
+        context: *mut PyObject,
+        when: f64,
+    ) -> PyResult<HandleRef> {
+        // SAFETY: callers pass borrowed live references and hold the GIL.
+        // Every field is initialized before the object is tracked by the GC.
+        unsafe {
+            let context = if context.is_null() || context == Py_None() {
+                Owned::from_new(PyContext_CopyCurrent())?
+            } else {
+                Owned::from_borrowed(context)
+            };
+            let packed_args = if args.len() > 1 {
+                let tuple = Owned::from_new(PyTuple_New(args.len() as Py_ssize_t))?;
+                for (i, &arg) in args.iter().enumerate() {
+                    Py_INCREF(arg);
+                    PyTuple_SET_ITEM(tuple.as_ptr(), i as Py_ssize_t, arg);
+                }
+                tuple.into_ptr()
+            } else {
+                null_mut()
+            };
+            let obj: *mut HandleObject = PyObject_GC_New(tp);
+            if obj.is_null() {
+                Py_XDECREF(packed_args);
+                return Err(Raised);
+            }
+            Py_INCREF(callback);
+            Py_INCREF(loop_);
+            let arg0 = if args.len() == 1 {
+                Py_INCREF(args[0]);
+                args[0]
+            } else {
+                null_mut()
+            };
+            ptr::addr_of_mut!((*obj).callback).write(callback);
+            ptr::addr_of_mut!((*obj).arg0).write(arg0);
+            ptr::addr_of_mut!((*obj).args).write(packed_args);
+            ptr::addr_of_mut!((*obj).nargs).write(args.len() as isize);
+            ptr::addr_of_mut!((*obj).context).write(context.into_ptr());
+            ptr::addr_of_mut!((*obj).loop_).write(loop_);
+            ptr::addr_of_mut!((*obj).source_traceback).write(null_mut());
+            ptr::addr_of_mut!((*obj).repr).write(null_mut());
+            ptr::addr_of_mut!((*obj).weakreflist).write(null_mut());
+            ptr::addr_of_mut!((*obj).when).write(when);
+            ptr::addr_of_mut!((*obj).cancelled).write(false);
+            ptr::addr_of_mut!((*obj).scheduled).write(false);
+            let handle = HandleRef(Owned::from_new(obj.cast())?);
+            if LoopObject::from_ptr(loop_).debug() {
+                let tb = call_support(&names::S_SOURCE_TRACEBACK, &[])?;
+                (*obj).source_traceback = tb.into_ptr();
+            }
+            PyObject_GC_Track(obj.cast());
+            Ok(handle)
+        }
+    }
+
+    /// Runs the callback as `Handle._run` does: exceptions other than
+    /// KeyboardInterrupt and SystemExit go to the loop's exception handler.
+    pub fn run(&self) -> PyResult<()> {
+        let obj = self.obj();
+        // SAFETY: self keeps the handle alive; the GIL is held. Callback and
+        // arguments are re-owned for the call because the callback may cancel
+        // its own handle, which releases them.
+        unsafe {
+            if (*obj).cancelled || (*obj).callback.is_null() {
+                return Ok(());
+            }
+            let callback = Owned::from_borrowed((*obj).callback);
+            let context = Owned::from_borrowed((*obj).context);
+            let arg0 = (!(*obj).arg0.is_null()).then(|| Owned::from_borrowed((*obj).arg0));
+            let args = (!(*obj).args.is_null()).then(|| Owned::from_borrowed((*obj).args));
+            let result = call_in_context(&callback, &context, arg0.as_ref(), args.as_ref());
+            match result {
+                Ok(_) => Ok(()),
+                Err(Raised) if raised::pending_is_exit() => Err(Raised),
+                Err(Raised) => match raised::take_pending() {
+                    Some(exc) => {
+                        call_support(&names::S_REPORT_CALLBACK_ERROR, &[obj.cast(), exc.as_ptr()])
+                            .map(drop)
+                    }
+                    None => Ok(()),
+                },
+            }
+        }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        // SAFETY: self keeps the handle alive.
+        unsafe { (*self.obj()).cancelled }
+    }
+}
+
+impl Schedulable for HandleRef {
+    #[inline]
+    fn is_cancelled(&self) -> bool {
+        self.cancelled()
+    }
+
+    #[inline]
+    fn unscheduled(&self) {
+        // SAFETY: self keeps the handle alive; the GIL is held by the engine's caller.
+        unsafe { (*self.obj()).scheduled = false }
+    }
+}
+
+/// `callback(*args)` inside `context`, with `Context.run` semantics.
+unsafe fn call_in_context(
+    callback: &Owned,
+    context: &Owned,
+    arg0: Option<&Owned>,
+    args: Option<&Owned>,
+) -> PyResult<Owned> {
+    // SAFETY (whole body): every pointer is kept alive by the `Owned`s above;
+    // the GIL is held.
+    unsafe {
+        if PyContext_CheckExact(context.as_ptr()) == 0 {
+            // Not a Context: behave as asyncio, which calls `context.run(...)`.
+            let mut argv = vec![context.as_ptr(), callback.as_ptr()];
+            if let Some(a) = arg0 {
+                argv.push(a.as_ptr());
+            }
+            if let Some(t) = args {
+                for i in 0..PyTuple_GET_SIZE(t.as_ptr()) {
+                    argv.push(PyTuple_GET_ITEM(t.as_ptr(), i));
+                }
+            }
+            return Owned::from_new(PyObject_VectorcallMethod(
+                names::S_RUN.get(),
+                argv.as_ptr(),
+                argv.len(),
+                null_mut(),
+            ));
+        }
+        if PyContext_Enter(context.as_ptr()) < 0 {
+            return Err(Raised);
+        }
+        let result = match (arg0, args) {
+            (_, Some(t)) => {
+                let items = (*t.as_ptr().cast::<PyTupleObject>()).ob_item.as_ptr();
+                PyObject_Vectorcall(
+                    callback.as_ptr(),
+                    items,
+                    PyTuple_GET_SIZE(t.as_ptr()) as usize,
+                    null_mut(),
+                )
+            }
+            (Some(a), None) => {
+                // One spare slot in front lets bound methods avoid a copy.
+                let argv = [null_mut(), a.as_ptr()];
+                PyObject_Vectorcall(
+                    callback.as_ptr(),
+                    argv.as_ptr().add(1),
+                    1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                    null_mut(),
+                )
+            }
+            (None, None) => {
+                let argv = [null_mut::<PyObject>()];
+                PyObject_Vectorcall(
+                    callback.as_ptr(),
+                    argv.as_ptr().add(1),
+                    PY_VECTORCALL_ARGUMENTS_OFFSET,
+                    null_mut(),
+                )
+            }
+        };
+        let result = Owned::from_new(result);
+        if PyContext_Exit(context.as_ptr()) < 0 {
+            return Err(Raised);
+        }
+        result
+    }
+}
+
+/// `Handle.cancel()`: idempotent; releases the callback and its arguments.
+pub fn cancel(obj: *mut HandleObject) -> PyResult<()> {
+    // SAFETY: obj is a live handle (the caller holds a reference); GIL held.
+    unsafe {
+        if (*obj).cancelled {
+            return Ok(());
+        }
+        (*obj).cancelled = true;
+        let lp = LoopObject::from_ptr((*obj).loop_);
+        if (*obj).scheduled {
+            lp.timer_cancelled();
+        }
+        if lp.debug() && (*obj).repr.is_null() {
+            let text = names::call_support(&names::S_HANDLE_REPR, &[obj.cast()])?;
+            (*obj).repr = text.into_ptr();
+        }
+        clear_slot(&mut (*obj).callback);
+        clear_slot(&mut (*obj).arg0);
+        clear_slot(&mut (*obj).args);
+    }
+    Ok(())
+}
+
+/// `Handle._args` as asyncio keeps it: the tuple, or None once cancelled.
+pub fn args_tuple(obj: *mut HandleObject) -> PyResult<Owned> {
+    // SAFETY: obj is live; the GIL is held.
+    unsafe {
+        if (*obj).cancelled {
+            return Ok(Owned::none());
+        }
+        if !(*obj).args.is_null() {
+            return Ok(Owned::from_borrowed((*obj).args));
+        }
+        if !(*obj).arg0.is_null() {
+            return Owned::from_new(PyTuple_Pack(1, (*obj).arg0));
+        }
+        Owned::from_new(PyTuple_New(0))
+    }
+}
+
+fn optional(ptr: *mut PyObject) -> *mut PyObject {
+    if ptr.is_null() {
+        Owned::none().into_ptr()
+    } else {
+        // SAFETY: non-null slots hold live references.
+        unsafe { Owned::from_borrowed(ptr).into_ptr() }
+    }
+}
+
+fn as_handle(slf: *mut PyObject) -> *mut HandleObject {
+    slf.cast()
+}
+
+unsafe extern "C" fn handle_cancel(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| cancel(as_handle(slf)).map(|_| Owned::none()))
+}
+
+unsafe extern "C" fn handle_cancelled(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: slf is a live handle.
+    ffi_edge(|| Ok(bool_object(unsafe { (*as_handle(slf)).cancelled })))
+}
+
+unsafe extern "C" fn handle_get_context(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: slf is a live handle.
+    ffi_edge(|| {
+        Ok(Owned::from_ptr_or_none(unsafe {
+            (*as_handle(slf)).context
+        }))
+    })
+}
+
+unsafe extern "C" fn handle_run(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: slf is a live handle; the HandleRef takes its own reference.
+    ffi_edge(|| {
+        let handle = HandleRef(unsafe { Owned::from_borrowed(slf) });
+        handle.run().map(|_| Owned::none())
+    })
+}
+
+unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: slf is a live handle.
+        let cached = unsafe { (*as_handle(slf)).repr };
+        if !cached.is_null() {
+            // SAFETY: the slot holds a live reference.
+            return Ok(unsafe { Owned::from_borrowed(cached) });
+        }
+        call_support(&names::S_HANDLE_REPR, &[slf])
+    })
+}
+
+pub fn bool_object(value: bool) -> Owned {
+    // SAFETY: PyBool_FromLong never fails.
+    unsafe { Owned::from_new(PyBool_FromLong(value as _)).unwrap_or_else(|_| Owned::none()) }
+}
+
+impl Owned {
+    /// A new reference to `ptr`, or to None when it is null.
+    pub fn from_ptr_or_none(ptr: *mut PyObject) -> Owned {
+        // SAFETY: `optional` returns a new reference.
+        unsafe { Owned::from_new(optional(ptr)).unwrap_or_else(|_| Owned::none()) }
+    }
+}
+
+macro_rules! getter {
+    ($name:ident, |$obj:ident| $body:expr) => {
+        unsafe extern "C" fn $name(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+            let $obj = as_handle(slf);
+            ffi_edge(|| $body)
+        }
+    };
+}
+
+// SAFETY (getters): `obj` is a live handle for the duration of the call.
+getter!(get_callback, |obj| Ok(Owned::from_ptr_or_none(unsafe {
+    (*obj).callback
+})));
+getter!(get_args, |obj| args_tuple(obj));
+getter!(get_cancelled, |obj| Ok(bool_object(unsafe {
+    (*obj).cancelled
+})));
+getter!(get_loop, |obj| Ok(Owned::from_ptr_or_none(unsafe {
+    (*obj).loop_
+})));
+getter!(get_context, |obj| Ok(Owned::from_ptr_or_none(unsafe {
+    (*obj).context
+})));
+getter!(get_source_traceback, |obj| Ok(Owned::from_ptr_or_none(
+    unsafe { (*obj).source_traceback }
+)));
+getter!(get_repr, |obj| Ok(Owned::from_ptr_or_none(unsafe {
+    (*obj).repr
+})));
+
+pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
+    let obj = as_handle(slf);
+    // SAFETY: the GC calls this with a live object; each slot is null or live.
+    unsafe {
+        for field in [
+            (*obj).callback,
+            (*obj).arg0,
+            (*obj).args,
+            (*obj).context,
+            (*obj).loop_,
+            (*obj).source_traceback,
+            (*obj).repr,
+        ] {
+            if !field.is_null() {
+                let rc = visit(field, arg);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+        }
+    }
+    0
+}
+
+pub unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
+    let obj = as_handle(slf);
+    // SAFETY: each slot is null or an owned reference; clear_slot nulls it first.
+    unsafe {
+        clear_slot(&mut (*obj).callback);
+        clear_slot(&mut (*obj).arg0);
+        clear_slot(&mut (*obj).args);
+        clear_slot(&mut (*obj).context);
+        clear_slot(&mut (*obj).loop_);
+        clear_slot(&mut (*obj).source_traceback);
+        clear_slot(&mut (*obj).repr);
+    }
+    0
+}
+
+unsafe extern "C" fn dealloc(slf: *mut PyObject) {
+    // SAFETY: called once when the last reference goes; untrack before
+    // tearing down so the GC never sees a half-cleared object.
+    unsafe {
+        PyObject_GC_UnTrack(slf.cast());
+        if !(*as_handle(slf)).weakreflist.is_null() {
+            PyObject_ClearWeakRefs(slf);
+        }
+        clear(slf);
+        PyObject_GC_Del(slf.cast());
+    }
+}
+
+static mut METHODS: [PyMethodDef; 5] = [
+    PyMethodDef {
+        ml_name: c"cancel".as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: handle_cancel,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: c"Cancel the callback; cancelling twice is harmless.".as_ptr(),
+    },
+    PyMethodDef {
+        ml_name: c"cancelled".as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: handle_cancelled,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: c"Whether cancel() was called.".as_ptr(),
+    },
+    PyMethodDef {
+        ml_name: c"get_context".as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: handle_get_context,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: c"The contextvars.Context the callback runs in.".as_ptr(),
+    },
+    PyMethodDef {
+        ml_name: c"_run".as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: handle_run,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: ptr::null(),
+    },
+    PyMethodDef::zeroed(),
+];
+
+static mut GETSET: [PyGetSetDef; 8] = [
+    getset_ro(c"_callback", get_callback),
+    getset_ro(c"_args", get_args),
+    getset_ro(c"_cancelled", get_cancelled),
+    getset_ro(c"_loop", get_loop),
+    getset_ro(c"_context", get_context),
+    getset_ro(c"_source_traceback", get_source_traceback),
+    getset_ro(c"_repr", get_repr),
+    PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    },
+];
+
+pub const fn getset_ro(name: &'static std::ffi::CStr, get: getter) -> PyGetSetDef {
+    PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    }
+}
+
+/// Fills and readies the static `Handle` type.
+pub fn ready() -> PyResult<*mut PyTypeObject> {
+    // SAFETY: called once at import with the GIL held, before any instance exists.
+    unsafe {
+        let tp = ptr::addr_of_mut!(HANDLE_TYPE);
+        new_type(
+            tp,
+            c"zloop._zloop.Handle",
+            std::mem::size_of::<HandleObject>(),
+            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+        );
+        (*tp).tp_doc = c"A callback scheduled on a zloop Loop (asyncio.Handle's API).".as_ptr();
+        (*tp).tp_dealloc = Some(dealloc);
+        (*tp).tp_traverse = Some(traverse);
+        (*tp).tp_clear = Some(clear);
+        (*tp).tp_repr = Some(handle_repr);
+        (*tp).tp_weaklistoffset = std::mem::offset_of!(HandleObject, weakreflist) as Py_ssize_t;
+        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
+        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
+        if PyType_Ready(tp) < 0 {
+            return Err(Raised);
+        }
+        Ok(tp)
+    }
+}

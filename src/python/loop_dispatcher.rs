@@ -1,0 +1,83 @@
+//! How the engine runs handles for a `Loop`: GIL released around blocking
+//! polls, Python signal handlers on EINTR, debug-mode timing of callbacks.
+
+use pyo3_ffi::*;
+use std::io;
+
+use super::event_loop::LoopObject;
+use super::handle::HandleRef;
+use super::names::{self, call_support};
+use super::owned::Owned;
+use super::raised::{raise_io, Raised};
+use crate::core::dispatcher::Dispatcher;
+
+pub struct LoopDispatcher {
+    /// The loop object (borrowed: `run_forever`'s caller holds a reference).
+    pub slf: *mut PyObject,
+}
+
+impl LoopDispatcher {
+    fn run_debug(&mut self, item: HandleRef) -> Result<(), Raised> {
+        let lp = LoopObject::from_ptr(self.slf);
+        // SAFETY: slf is live; attribute names are interned; values borrowed.
+        unsafe {
+            if PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), item.as_ptr()) < 0 {
+                return Err(Raised);
+            }
+        }
+        let t0 = crate::core::sys::monotonic();
+        let result = item.run();
+        let dt = crate::core::sys::monotonic() - t0;
+        // SAFETY: as above; Py_None is immortal.
+        let reset = unsafe { PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), Py_None()) };
+        result?;
+        if reset < 0 {
+            return Err(Raised);
+        }
+        if dt >= lp.slow_callback_duration() {
+            // SAFETY: a new float reference or null.
+            let seconds = unsafe { Owned::from_new(PyFloat_FromDouble(dt))? };
+            call_support(
+                &names::S_LOG_SLOW_CALLBACK,
+                &[self.slf, item.as_ptr(), seconds.as_ptr()],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Dispatcher<HandleRef> for LoopDispatcher {
+    type Error = Raised;
+
+    fn block(&mut self, wait: &mut dyn FnMut() -> io::Result<usize>) -> io::Result<usize> {
+        // SAFETY: the wait closure touches no Python object and no engine
+        // borrow, so it may run without the GIL; the thread state is restored
+        // before returning.
+        unsafe {
+            let state = PyEval_SaveThread();
+            let result = wait();
+            PyEval_RestoreThread(state);
+            result
+        }
+    }
+
+    fn interrupted(&mut self) -> Result<(), Raised> {
+        // SAFETY: runs Python-level signal handlers; GIL held.
+        if unsafe { PyErr_CheckSignals() } < 0 {
+            return Err(Raised);
+        }
+        Ok(())
+    }
+
+    fn poll_failed(&mut self, err: io::Error) -> Raised {
+        raise_io(&err)
+    }
+
+    #[inline]
+    fn run(&mut self, item: HandleRef) -> Result<(), Raised> {
+        if LoopObject::from_ptr(self.slf).debug() {
+            return self.run_debug(item);
+        }
+        item.run()
+    }
+}

@@ -1,0 +1,54 @@
+//! The CPython adapter: the only code that touches `pyo3-ffi`.
+
+mod args;
+mod event_loop;
+mod handle;
+mod loop_dispatcher;
+mod names;
+mod owned;
+mod raised;
+mod timer_handle;
+mod type_object;
+
+use pyo3_ffi::*;
+use std::ptr;
+
+use owned::Owned;
+use raised::{PyResult, Raised};
+
+static mut MODULE_DEF: PyModuleDef = PyModuleDef {
+    m_base: PyModuleDef_HEAD_INIT,
+    m_name: c"zloop._zloop".as_ptr(),
+    m_doc: c"zloop's native engine: Loop, Handle and TimerHandle.".as_ptr(),
+    m_size: -1,
+    m_methods: ptr::null_mut(),
+    m_slots: ptr::null_mut(),
+    m_traverse: None,
+    m_clear: None,
+    m_free: None,
+};
+
+fn add_type(module: &Owned, name: &std::ffi::CStr, tp: *mut PyTypeObject) -> PyResult<()> {
+    // SAFETY: AddObjectRef takes a borrowed reference; static types live forever.
+    if unsafe { PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), tp.cast()) } < 0 {
+        return Err(Raised);
+    }
+    Ok(())
+}
+
+fn init_module() -> PyResult<Owned> {
+    // SAFETY: the module definition is a static used only here, once.
+    let module = unsafe { Owned::from_new(PyModule_Create(ptr::addr_of_mut!(MODULE_DEF)))? };
+    names::init()?;
+    add_type(&module, c"Handle", handle::ready()?)?;
+    add_type(&module, c"TimerHandle", timer_handle::ready()?)?;
+    add_type(&module, c"Loop", event_loop::ready()?)?;
+    Ok(module)
+}
+
+/// Module entry point for `import zloop._zloop`.
+#[no_mangle]
+#[allow(non_snake_case)]
+pub unsafe extern "C" fn PyInit__zloop() -> *mut PyObject {
+    type_object::ffi_edge(init_module)
+}

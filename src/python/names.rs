@@ -1,0 +1,115 @@
+//! Interned attribute names and cached Python objects, made once at import.
+
+use pyo3_ffi::*;
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use super::owned::Owned;
+use super::raised::PyResult;
+
+/// A process-wide object created at module import and never released.
+pub struct Cached(AtomicPtr<PyObject>);
+
+impl Cached {
+    pub const fn empty() -> Cached {
+        Cached(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    /// The cached object, borrowed (valid for the life of the process).
+    #[inline]
+    pub fn get(&self) -> *mut PyObject {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, obj: Owned) {
+        self.0.store(obj.into_ptr(), Ordering::Relaxed);
+    }
+}
+
+macro_rules! interned {
+    ($($name:ident = $text:literal;)*) => {
+        $(pub static $name: Cached = Cached::empty();)*
+
+        fn intern_all() -> PyResult<()> {
+            $(
+                // SAFETY: the literal is a valid C string; GIL held at import.
+                $name.set(unsafe { Owned::from_new(PyUnicode_InternFromString($text.as_ptr()))? });
+            )*
+            Ok(())
+        }
+    };
+}
+
+interned! {
+    S_CALL_EXCEPTION_HANDLER = c"call_exception_handler";
+    S_CHECK_THREAD = c"_check_thread";
+    S_CHECK_CALLBACK = c"_check_callback";
+    S_CALL_SOON = c"call_soon";
+    S_CALL_AT = c"call_at";
+    S_CALL_SOON_THREADSAFE = c"call_soon_threadsafe";
+    S_RUN = c"run";
+    S_LOOP = c"loop";
+    S_CONTEXT = c"context";
+    S_CURRENT_HANDLE = c"_current_handle";
+    S_RUN_FOREVER_SETUP = c"_run_forever_setup";
+    S_RUN_FOREVER_CLEANUP = c"_run_forever_cleanup";
+    S_FILENO = c"fileno";
+    S_HANDLE_REPR = c"handle_repr";
+    S_REPORT_CALLBACK_ERROR = c"report_callback_error";
+    S_SOURCE_TRACEBACK = c"source_traceback";
+    S_LOG_SLOW_CALLBACK = c"log_slow_callback";
+}
+
+/// `asyncio.Future` (the C `_asyncio.Future` where available).
+pub static FUTURE_TYPE: Cached = Cached::empty();
+/// The `("loop",)` keyword-names tuple for `Future(loop=...)`.
+pub static KW_LOOP: Cached = Cached::empty();
+/// `zloop._support`, the Python helpers for cold paths (reprs, error reports).
+static SUPPORT: Cached = Cached::empty();
+
+fn import_attr(module: &CStr, attr: &CStr) -> PyResult<Owned> {
+    // SAFETY: valid C strings; both calls return new references or null.
+    unsafe {
+        let m = Owned::from_new(PyImport_ImportModule(module.as_ptr()))?;
+        Owned::from_new(PyObject_GetAttrString(m.as_ptr(), attr.as_ptr()))
+    }
+}
+
+pub fn init() -> PyResult<()> {
+    intern_all()?;
+    FUTURE_TYPE.set(import_attr(c"asyncio.futures", c"Future")?);
+    // SAFETY: PyTuple_Pack takes borrowed references and returns a new tuple.
+    KW_LOOP.set(unsafe { Owned::from_new(PyTuple_Pack(1, S_LOOP.get()))? });
+    Ok(())
+}
+
+/// `zloop._support`, imported on first use (it imports asyncio internals
+/// that are only needed on cold paths).
+pub fn support() -> PyResult<*mut PyObject> {
+    let cached = SUPPORT.get();
+    if !cached.is_null() {
+        return Ok(cached);
+    }
+    // SAFETY: valid C string; returns a new reference or null.
+    let module = unsafe { Owned::from_new(PyImport_ImportModule(c"zloop._support".as_ptr()))? };
+    let ptr = module.as_ptr();
+    SUPPORT.set(module);
+    Ok(ptr)
+}
+
+/// Calls `zloop._support.<name>(*args)`.
+pub fn call_support(name: &Cached, args: &[*mut PyObject]) -> PyResult<Owned> {
+    let module = support()?;
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    argv.push(module);
+    argv.extend_from_slice(args);
+    // SAFETY: argv holds borrowed live references; the method name is interned.
+    unsafe {
+        Owned::from_new(PyObject_VectorcallMethod(
+            name.get(),
+            argv.as_ptr(),
+            argv.len(),
+            std::ptr::null_mut(),
+        ))
+    }
+}

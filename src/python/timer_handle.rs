@@ -1,0 +1,160 @@
+//! `TimerHandle`: a `Handle` with a deadline, as `asyncio.TimerHandle`.
+
+use pyo3_ffi::*;
+use std::ffi::{c_int, c_void};
+use std::ptr;
+
+use super::handle::{bool_object, getset_ro, HandleObject, HANDLE_TYPE};
+use super::owned::Owned;
+use super::raised::{PyResult, Raised};
+use super::type_object::{ffi_edge, new_type};
+
+pub static mut TIMER_HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+
+fn is_timer(obj: *mut PyObject) -> bool {
+    // SAFETY: obj is a live object; type checks only read its type.
+    unsafe { PyObject_TypeCheck(obj, ptr::addr_of_mut!(TIMER_HANDLE_TYPE)) != 0 }
+}
+
+fn when_of(obj: *mut PyObject) -> f64 {
+    // SAFETY: callers checked `is_timer(obj)`, so the layout is HandleObject.
+    unsafe { (*obj.cast::<HandleObject>()).when }
+}
+
+unsafe extern "C" fn timer_when(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: PyFloat_FromDouble returns a new reference or null.
+    ffi_edge(|| unsafe { Owned::from_new(PyFloat_FromDouble(when_of(slf))) })
+}
+
+unsafe extern "C" fn get_when(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    // SAFETY: as above.
+    ffi_edge(|| unsafe { Owned::from_new(PyFloat_FromDouble(when_of(slf))) })
+}
+
+unsafe extern "C" fn get_scheduled(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    // SAFETY: slf is a live TimerHandle.
+    ffi_edge(|| {
+        Ok(bool_object(unsafe {
+            (*slf.cast::<HandleObject>()).scheduled
+        }))
+    })
+}
+
+unsafe extern "C" fn timer_hash(slf: *mut PyObject) -> Py_hash_t {
+    // SAFETY: hashing a new float object; asyncio hashes `_when`.
+    unsafe {
+        match Owned::from_new(PyFloat_FromDouble(when_of(slf))) {
+            Ok(f) => PyObject_Hash(f.as_ptr()),
+            Err(_) => -1,
+        }
+    }
+}
+
+/// Equality as asyncio's: same deadline, callback, arguments and state.
+fn timers_equal(a: *mut PyObject, b: *mut PyObject) -> PyResult<bool> {
+    let (ha, hb) = (a.cast::<HandleObject>(), b.cast::<HandleObject>());
+    // SAFETY: both are live TimerHandles; RichCompareBool takes borrowed refs.
+    unsafe {
+        if (*ha).when != (*hb).when || (*ha).cancelled != (*hb).cancelled {
+            return Ok(false);
+        }
+        let (ca, cb) = (
+            Owned::from_ptr_or_none((*ha).callback),
+            Owned::from_ptr_or_none((*hb).callback),
+        );
+        let same_cb = PyObject_RichCompareBool(ca.as_ptr(), cb.as_ptr(), Py_EQ);
+        if same_cb < 0 {
+            return Err(Raised);
+        }
+        if same_cb == 0 {
+            return Ok(false);
+        }
+        let (aa, ab) = (
+            super::handle::args_tuple(ha)?,
+            super::handle::args_tuple(hb)?,
+        );
+        let same_args = PyObject_RichCompareBool(aa.as_ptr(), ab.as_ptr(), Py_EQ);
+        if same_args < 0 {
+            return Err(Raised);
+        }
+        Ok(same_args == 1)
+    }
+}
+
+unsafe extern "C" fn timer_richcompare(
+    slf: *mut PyObject,
+    other: *mut PyObject,
+    op: c_int,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        if !is_timer(other) {
+            // SAFETY: Py_NotImplemented is a valid singleton.
+            return Ok(unsafe { Owned::from_borrowed(Py_NotImplemented()) });
+        }
+        let (a, b) = (when_of(slf), when_of(other));
+        let result = if op == Py_LT {
+            a < b
+        } else if op == Py_GT {
+            a > b
+        } else if op == Py_LE {
+            a < b || timers_equal(slf, other)?
+        } else if op == Py_GE {
+            a > b || timers_equal(slf, other)?
+        } else if op == Py_EQ {
+            timers_equal(slf, other)?
+        } else {
+            !timers_equal(slf, other)?
+        };
+        Ok(bool_object(result))
+    })
+}
+
+static mut METHODS: [PyMethodDef; 2] = [
+    PyMethodDef {
+        ml_name: c"when".as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: timer_when,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: c"The scheduled time, in loop.time() seconds.".as_ptr(),
+    },
+    PyMethodDef::zeroed(),
+];
+
+static mut GETSET: [PyGetSetDef; 3] = [
+    getset_ro(c"_when", get_when),
+    getset_ro(c"_scheduled", get_scheduled),
+    PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    },
+];
+
+/// Fills and readies the static `TimerHandle` type (a `Handle` subtype).
+pub fn ready() -> PyResult<*mut PyTypeObject> {
+    // SAFETY: called once at import with the GIL held, after Handle is ready.
+    unsafe {
+        let tp = ptr::addr_of_mut!(TIMER_HANDLE_TYPE);
+        new_type(
+            tp,
+            c"zloop._zloop.TimerHandle",
+            std::mem::size_of::<HandleObject>(),
+            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+        );
+        (*tp).tp_doc = c"A callback scheduled for a time (asyncio.TimerHandle's API).".as_ptr();
+        (*tp).tp_base = ptr::addr_of_mut!(HANDLE_TYPE);
+        (*tp).tp_traverse = Some(super::handle::traverse);
+        (*tp).tp_clear = Some(super::handle::clear);
+        (*tp).tp_hash = Some(timer_hash);
+        (*tp).tp_richcompare = Some(timer_richcompare);
+        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
+        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
+        if PyType_Ready(tp) < 0 {
+            return Err(Raised);
+        }
+        Ok(tp)
+    }
+}

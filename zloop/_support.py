@@ -1,0 +1,60 @@
+"""Cold paths of the native engine, written in Python: reprs, error reports
+and debug-mode diagnostics, worded exactly as asyncio words them."""
+
+import sys
+from asyncio import base_events, format_helpers
+from asyncio.log import logger
+
+from ._zloop import TimerHandle
+
+if sys.version_info >= (3, 13):
+
+    def _callback_source(handle):
+        return format_helpers._format_callback_source(
+            handle._callback, handle._args, debug=handle._loop.get_debug()
+        )
+
+else:
+
+    def _callback_source(handle):
+        return format_helpers._format_callback_source(handle._callback, handle._args)
+
+
+def handle_repr(handle):
+    """``repr(handle)``, as ``asyncio.Handle.__repr__``."""
+    info = [type(handle).__name__]
+    if handle._cancelled:
+        info.append("cancelled")
+    if isinstance(handle, TimerHandle):
+        info.append(f"when={handle._when}")
+    if handle._callback is not None:
+        info.append(_callback_source(handle))
+    if handle._source_traceback:
+        frame = handle._source_traceback[-1]
+        info.append(f"created at {frame[0]}:{frame[1]}")
+    return "<{}>".format(" ".join(info))
+
+
+def report_callback_error(handle, exc):
+    """Hands an exception raised by a callback to the loop's handler."""
+    context = {
+        "message": f"Exception in callback {_callback_source(handle)}",
+        "exception": exc,
+        "handle": handle,
+    }
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
+
+
+def source_traceback():
+    """Where the Python caller of the native method is (debug mode)."""
+    return format_helpers.extract_stack(sys._getframe(1))
+
+
+def log_slow_callback(loop, handle, seconds):
+    """Debug mode's warning for a callback slower than
+    ``loop.slow_callback_duration``."""
+    logger.warning(
+        "Executing %s took %.3f seconds", base_events._format_handle(handle), seconds
+    )
