@@ -130,39 +130,49 @@ def test_run_forever_can_be_restarted_after_stop(loop):
     assert out == [0, 1, 2]
 
 
-def test_run_forever_while_running_raises(loop, run_once):
+# On 3.13.0 a failed nested run corrupts stock asyncio's running state (its
+# run_forever cleanup runs even when the "already running" check fails), so
+# each test below makes exactly one nested attempt.
+
+
+def _nested_attempt(loop, run_once, attempt):
     seen = []
 
     def nested():
-        for run in (loop.run_forever, lambda: loop.run_until_complete(fut)):
-            try:
-                run()
-            except RuntimeError as exc:
-                seen.append(str(exc))
+        try:
+            attempt()
+        except RuntimeError as exc:
+            seen.append(str(exc))
 
-    fut = loop.create_future()
     loop.call_soon(nested)
     run_once(loop)
-    assert seen == ["This event loop is already running"] * 2
-    assert loop.is_running() is False
+    return seen
 
 
-def test_running_a_second_loop_inside_a_running_loop_raises(loop, loop_factory, run_once):
+def test_run_forever_while_running_raises(loop, run_once):
+    seen = _nested_attempt(loop, run_once, loop.run_forever)
+    assert seen == ["This event loop is already running"]
+    assert loop.run_until_complete(asyncio.sleep(0, "usable")) == "usable"
+
+
+def test_run_until_complete_while_running_raises(loop, run_once):
+    fut = loop.create_future()
+    seen = _nested_attempt(loop, run_once, lambda: loop.run_until_complete(fut))
+    assert seen == ["This event loop is already running"]
+    assert loop.run_until_complete(asyncio.sleep(0, "usable")) == "usable"
+
+
+@pytest.mark.parametrize("method", ["run_forever", "run_until_complete"])
+def test_running_a_second_loop_inside_a_running_loop_raises(loop, loop_factory, run_once, method):
     other = loop_factory()
-    seen = []
-
-    def nested():
-        fut = other.create_future()
-        for run in (other.run_forever, lambda: other.run_until_complete(fut)):
-            try:
-                run()
-            except RuntimeError as exc:
-                seen.append(str(exc))
-
     try:
-        loop.call_soon(nested)
-        run_once(loop)
-        assert seen == ["Cannot run the event loop while another loop is running"] * 2
+        fut = other.create_future()
+        if method == "run_forever":
+            attempt = other.run_forever
+        else:
+            attempt = lambda: other.run_until_complete(fut)  # noqa: E731
+        seen = _nested_attempt(loop, run_once, attempt)
+        assert seen == ["Cannot run the event loop while another loop is running"]
         # Both loops are still usable afterwards.
         assert other.run_until_complete(asyncio.sleep(0, "other")) == "other"
         assert loop.run_until_complete(asyncio.sleep(0, "loop")) == "loop"

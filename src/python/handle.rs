@@ -261,11 +261,12 @@ pub fn cancel(obj: *mut HandleObject) -> PyResult<()> {
     Ok(())
 }
 
-/// `Handle._args` as asyncio keeps it: the tuple, or None once cancelled.
+/// `Handle._args` as asyncio keeps it: the tuple, or None once cancel()
+/// released it.
 pub fn args_tuple(obj: *mut HandleObject) -> PyResult<Owned> {
     // SAFETY: obj is live; the GIL is held.
     unsafe {
-        if (*obj).cancelled {
+        if (*obj).callback.is_null() {
             return Ok(Owned::none());
         }
         if !(*obj).args.is_null() {
