@@ -11,6 +11,7 @@ ImportError, it is never skipped.
 """
 
 import asyncio
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,12 +20,8 @@ import time
 
 import pytest
 
-try:  # pytest-timeout is optional; a hung loop must not hang the whole run.
-    import pytest_timeout  # noqa: F401
-except ImportError:  # pragma: no cover
-    HAVE_TIMEOUT = False
-else:
-    HAVE_TIMEOUT = True
+# pytest-timeout is optional; a hung loop must not hang the whole run.
+HAVE_TIMEOUT = importlib.util.find_spec("pytest_timeout") is not None
 
 PER_TEST_TIMEOUT = 60
 
@@ -36,6 +33,16 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    # "-k asyncio" must select exactly the stock-asyncio half of the suite,
+    # so the word may appear in a test id only as the loop_factory param.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        kind = callspec.params.get("loop_factory") if callspec else None
+        expected = 1 if kind == "asyncio" else 0
+        if item.name.lower().count("asyncio") != expected:
+            raise pytest.UsageError(
+                f"{item.nodeid}: test names and ids must not contain 'asyncio' "
+                "(it is reserved for the loop_factory parameter id)")
     if not HAVE_TIMEOUT:
         return
     for item in items:

@@ -48,7 +48,7 @@ def test_exception_handler_receives_the_loop(loop, run_once):
     assert seen == [loop]
 
 
-def test_custom_base_exception_in_a_callback_reaches_the_exception_handler(loop, errors, run_once):
+def test_custom_base_exception_in_a_callback_reaches_the_exception_handler(loop, errors):
     def raise_base():
         raise CustomBaseException("base")
 

@@ -241,7 +241,7 @@ def test_close_while_running_raises(loop, run_once):
     assert loop.is_closed() is False
 
 
-def test_close_from_a_stopped_callback_context_after_run(loop):
+def test_close_after_running_marks_the_loop_closed(loop):
     loop.run_until_complete(asyncio.sleep(0))
     loop.close()
     assert loop.is_closed()

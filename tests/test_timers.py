@@ -19,8 +19,8 @@ def test_call_later_runs_timers_in_deadline_order(loop):
 
 def test_call_later_does_not_fire_before_its_deadline(loop):
     fired = []
-    h = loop.call_later(0.03, lambda: fired.append((loop.time(), time.monotonic())))
     start = time.monotonic()
+    h = loop.call_later(0.03, lambda: fired.append((loop.time(), time.monotonic())))
     loop.run_until_complete(asyncio.sleep(0.06))
     assert len(fired) == 1
     loop_t, mono_t = fired[0]

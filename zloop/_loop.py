@@ -5,9 +5,10 @@ import threading
 from asyncio import base_events, events
 
 from . import _zloop
+from ._signal_handlers import SignalHandlers
 
 
-class Loop(_zloop.Loop, base_events.BaseEventLoop):
+class Loop(_zloop.Loop, SignalHandlers, base_events.BaseEventLoop):
     """An asyncio event loop whose engine is Rust.
 
     The native base implements scheduling, timers, readers and writers and
@@ -23,9 +24,10 @@ class Loop(_zloop.Loop, base_events.BaseEventLoop):
 
     def close(self):
         super().close()
+        self._close_signal_handlers()
         self._release_engine()
 
-    if not hasattr(base_events.BaseEventLoop, "_run_forever_setup"):  # pragma: no branch
+    if not hasattr(base_events.BaseEventLoop, "_run_forever_setup"):
 
         def _run_forever_setup(self):
             self._check_closed()
@@ -44,6 +46,5 @@ class Loop(_zloop.Loop, base_events.BaseEventLoop):
             self._thread_id = None
             events._set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
-            if self._old_agen_hooks is not None:
-                sys.set_asyncgen_hooks(*self._old_agen_hooks)
-                self._old_agen_hooks = None
+            sys.set_asyncgen_hooks(*self._old_agen_hooks)
+            self._old_agen_hooks = None

@@ -143,12 +143,13 @@ unsafe fn schedule_soon(
         context,
         0.0,
     )?;
+    let returned = handle.to_owned();
     let mut engine = lp.engine().borrow_mut();
-    engine.push_ready(handle.clone());
+    engine.push_ready(handle);
     if threadsafe {
         engine.wake();
     }
-    Ok(handle.into_owned())
+    Ok(returned)
 }
 
 unsafe extern "C" fn call_soon(
@@ -195,8 +196,9 @@ fn schedule_at(
     )?;
     // SAFETY: the handle is live and ours; the flag mirrors its heap membership.
     unsafe { (*timer.obj()).scheduled = true };
-    lp.engine().borrow_mut().push_timer(when, timer.clone());
-    Ok(timer.into_owned())
+    let returned = timer.to_owned();
+    lp.engine().borrow_mut().push_timer(when, timer);
+    Ok(returned)
 }
 
 unsafe extern "C" fn call_later(
@@ -608,7 +610,7 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
         let mut rc = 0;
         engine.for_each(&mut |h: &HandleRef| {
             if rc == 0 {
-                rc = visit(h.as_ptr(), arg);
+                rc = h.visit_engine_held(visit, arg);
             }
         });
         rc

@@ -39,8 +39,30 @@ pub struct HandleObject {
 pub static mut HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 
 /// An owned reference to a `HandleObject`, as the engine stores it.
+///
+/// Handles are created untracked by the cyclic GC: while only the engine
+/// holds one, the loop's `tp_traverse` reports the handle's references as its
+/// own (see `visit_engine_held`), which is exact and keeps full collections
+/// from walking every pending callback twice. A handle that outlives its
+/// time in the engine with other owners (`self._timer = loop.call_later(..)`)
+/// is tracked when the engine lets go of it, so cycles through it are
+/// collected as asyncio's would be.
 #[derive(Clone)]
 pub struct HandleRef(Owned);
+
+impl Drop for HandleRef {
+    #[inline]
+    fn drop(&mut self) {
+        let ptr = self.as_ptr();
+        // SAFETY: self holds a reference, so the object is live; the GIL is
+        // held. Tracking is checked first: tracking twice is a fatal error.
+        unsafe {
+            if Py_REFCNT(ptr) > 1 && PyObject_GC_IsTracked(ptr) == 0 {
+                PyObject_GC_Track(ptr.cast());
+            }
+        }
+    }
+}
 
 impl HandleRef {
     #[inline]
@@ -53,8 +75,46 @@ impl HandleRef {
         self.0.as_ptr()
     }
 
-    pub fn into_owned(self) -> Owned {
-        self.0
+    /// A new reference for the caller (the handle `call_soon` returns).
+    pub fn to_owned(&self) -> Owned {
+        self.0.clone()
+    }
+
+    /// Visits what the handle references on behalf of the loop whose engine
+    /// holds it: a tracked handle is visited itself; an untracked one is
+    /// reported as part of the loop (its references count as the loop's).
+    ///
+    /// That is exact while the engine is the handle's only owner. A handle
+    /// with other owners is tracked as soon as the engine lets go of it; until
+    /// then the only inexact case is a loop that nothing references but such
+    /// handles, i.e. an unclosed, abandoned loop: the collector then finalizes
+    /// it (BaseEventLoop.__del__ closes it, which tracks the handles and so
+    /// resurrects it), which is what its deallocation would do anyway.
+    pub fn visit_engine_held(&self, visit: visitproc, arg: *mut c_void) -> c_int {
+        let obj = self.obj();
+        // SAFETY: the GC calls traverse with the GIL held; the handle is live.
+        unsafe {
+            if PyObject_GC_IsTracked(obj.cast()) != 0 {
+                return visit(obj.cast(), arg);
+            }
+            for field in [
+                (*obj).callback,
+                (*obj).arg0,
+                (*obj).args,
+                (*obj).context,
+                (*obj).loop_,
+                (*obj).source_traceback,
+                (*obj).repr,
+            ] {
+                if !field.is_null() {
+                    let rc = visit(field, arg);
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+            }
+        }
+        0
     }
 
     /// Creates a handle for `callback(*args)` in `context` (a copy of the
@@ -115,7 +175,6 @@ impl HandleRef {
                 let tb = call_support(&names::S_SOURCE_TRACEBACK, &[])?;
                 (*obj).source_traceback = tb.into_ptr();
             }
-            PyObject_GC_Track(obj.cast());
             Ok(handle)
         }
     }

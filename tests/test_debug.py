@@ -1,0 +1,175 @@
+"""Debug mode: get/set_debug, slow callbacks, thread and callable checks."""
+
+import asyncio
+import logging
+import re
+import sys
+import threading
+import time
+
+import pytest
+
+NOT_THREADSAFE = "Non-thread-safe operation invoked on an event loop other than the current one"
+
+
+def test_set_debug_round_trips(loop):
+    loop.set_debug(True)
+    assert loop.get_debug() is True
+    loop.set_debug(False)
+    assert loop.get_debug() is False
+
+
+@pytest.mark.parametrize(
+    "env, args, expected",
+    [({}, (), False), ({"PYTHONASYNCIODEBUG": "1"}, (), True), ({}, ("-X", "dev"), True)],
+    ids=["plain", "env-var", "dev-mode"],
+)
+def test_default_debug_follows_the_environment(run_child, env, args, expected):
+    proc = run_child(
+        """
+        loop = loop_factory()
+        print(loop.get_debug())
+        loop.close()
+        """,
+        env=env,
+        args=args,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(expected)
+
+
+def test_slow_callback_duration_defaults_to_a_tenth_of_a_second(loop):
+    assert loop.slow_callback_duration == pytest.approx(0.1)
+    loop.slow_callback_duration = 0.5
+    assert loop.slow_callback_duration == 0.5
+
+
+def test_slow_callback_is_logged_in_debug_mode(loop, run_once, caplog):
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.01
+
+    def slow_callback():
+        time.sleep(0.03)
+
+    loop.call_soon(slow_callback)
+    run_once(loop)
+    msgs = [r.getMessage() for r in caplog.records
+            if r.name == "asyncio" and r.levelno == logging.WARNING]
+    slow = [m for m in msgs if "slow_callback" in m]
+    assert len(slow) == 1, msgs
+    assert re.match(r"^Executing <.*slow_callback.*> took \d+\.\d{3} seconds$", slow[0]), slow[0]
+    took = float(re.search(r"took (\d+\.\d+) seconds", slow[0]).group(1))
+    assert took >= 0.029
+
+
+def test_slow_timer_callback_is_logged_in_debug_mode(loop, caplog):
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.01
+
+    def slow_timer():
+        time.sleep(0.03)
+
+    loop.call_later(0.001, slow_timer)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    msgs = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert any(re.match(r"^Executing <.*slow_timer.*> took \d+\.\d{3} seconds$", m) for m in msgs), msgs
+
+
+def test_slow_callback_is_not_logged_outside_debug_mode(loop, run_once, caplog):
+    loop.slow_callback_duration = 0.01
+    loop.call_soon(time.sleep, 0.03)
+    run_once(loop)
+    assert not [r for r in caplog.records if r.name == "asyncio" and "Executing" in r.getMessage()]
+
+
+def test_fast_callback_is_not_logged_in_debug_mode(loop, run_once, caplog):
+    loop.set_debug(True)
+    loop.call_soon(lambda: None)
+    run_once(loop)
+    assert not [r for r in caplog.records if r.name == "asyncio" and "Executing" in r.getMessage()]
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at"])
+def test_non_threadsafe_call_from_another_thread_raises_in_debug_mode(loop, method):
+    loop.set_debug(True)
+    seen = []
+    done = loop.create_future()
+
+    def from_thread():
+        try:
+            if method == "call_soon":
+                loop.call_soon(print)
+            elif method == "call_later":
+                loop.call_later(1, print)
+            else:
+                loop.call_at(loop.time() + 1, print)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        loop.call_soon_threadsafe(done.set_result, None)
+
+    loop.call_soon(threading.Thread(target=from_thread).start)
+    loop.run_until_complete(asyncio.wait_for(done, 10))
+    assert seen == [NOT_THREADSAFE]
+
+
+def test_call_from_another_thread_is_allowed_while_the_loop_is_not_running(loop, run_once):
+    loop.set_debug(True)
+    out = []
+    t = threading.Thread(target=lambda: loop.call_soon(out.append, "ok"))
+    t.start()
+    t.join(10)
+    run_once(loop)
+    assert out == ["ok"]
+
+
+def test_call_soon_threadsafe_from_another_thread_is_allowed_in_debug_mode(loop):
+    loop.set_debug(True)
+    done = loop.create_future()
+    errors = []
+
+    def from_thread():
+        try:
+            loop.call_soon_threadsafe(done.set_result, "ok")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            loop.call_soon_threadsafe(done.set_result, "failed")
+
+    loop.call_soon(threading.Thread(target=from_thread).start)
+    assert loop.run_until_complete(asyncio.wait_for(done, 10)) == "ok"
+    assert errors == []
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at", "call_soon_threadsafe"])
+def test_non_callable_raises_type_error_in_debug_mode(loop, method):
+    loop.set_debug(True)
+    args = {"call_soon": (), "call_soon_threadsafe": (), "call_later": (1,), "call_at": (1.0,)}[method]
+    with pytest.raises(TypeError, match="a callable object was expected by"):
+        getattr(loop, method)(*args, 1)
+
+
+def test_coroutine_function_passed_to_call_soon_raises_in_debug_mode(loop):
+    loop.set_debug(True)
+
+    async def coro_func():
+        pass
+
+    with pytest.raises(TypeError, match=r"coroutines cannot be used with call_soon\(\)"):
+        loop.call_soon(coro_func)
+
+
+def test_debug_mode_tracks_coroutine_origins_while_running(loop):
+    loop.set_debug(True)
+
+    async def main():
+        return sys.get_coroutine_origin_tracking_depth()
+
+    assert loop.run_until_complete(main()) > 0
+    assert sys.get_coroutine_origin_tracking_depth() == 0
+
+
+def test_coroutine_origins_are_not_tracked_outside_debug_mode(loop):
+    async def main():
+        return sys.get_coroutine_origin_tracking_depth()
+
+    assert loop.run_until_complete(main()) == 0

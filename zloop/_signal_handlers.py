@@ -1,0 +1,130 @@
+"""``add_signal_handler``/``remove_signal_handler``, as asyncio's Unix loop.
+
+Python's C-level signal handler writes each signal number to the wake-up fd
+(``signal.set_wakeup_fd``), a socket the loop watches with a native reader,
+so a signal wakes a sleeping loop at once and its handler runs on the loop.
+"""
+
+import errno
+import signal
+import socket
+import sys
+import warnings
+from asyncio import coroutines, events
+from asyncio.log import logger
+
+
+def _ignore_signal(signum, frame):
+    """Python-level handler: the work happens on the loop."""
+
+
+class SignalHandlers:
+    """Mixin for ``zloop.Loop``: Unix signal handlers run as loop callbacks."""
+
+    _signal_handlers = None
+    _signal_wakeup = None
+
+    def add_signal_handler(self, sig, callback, *args):
+        """Run ``callback(*args)`` on the loop whenever ``sig`` arrives."""
+        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        if self._signal_wakeup is None:
+            self._open_signal_wakeup()
+        try:
+            # Raises ValueError off the main thread: a loop running in another
+            # thread cannot take signals.
+            signal.set_wakeup_fd(self._signal_wakeup[1].fileno())
+        except (ValueError, OSError) as exc:
+            raise RuntimeError(str(exc))
+        if self._signal_handlers is None:
+            self._signal_handlers = {}
+        self._signal_handlers[sig] = events.Handle(callback, args, self, None)
+        try:
+            signal.signal(sig, _ignore_signal)
+            signal.siginterrupt(sig, False)
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if not self._signal_handlers:
+                self._reset_wakeup_fd()
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught")
+            raise
+
+    def remove_signal_handler(self, sig):
+        """Remove the handler of ``sig``; True if there was one."""
+        self._check_signal(sig)
+        if not self._signal_handlers or sig not in self._signal_handlers:
+            return False
+        del self._signal_handlers[sig]
+        handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig} cannot be caught")
+            raise
+        if not self._signal_handlers:
+            self._reset_wakeup_fd()
+        return True
+
+    def _check_signal(self, sig):
+        if not isinstance(sig, int):
+            raise TypeError(f"sig must be an int, not {sig!r}")
+        if sig not in signal.valid_signals():
+            raise ValueError(f"invalid signal number {sig}")
+
+    def _open_signal_wakeup(self):
+        receiver, sender = socket.socketpair()
+        receiver.setblocking(False)
+        sender.setblocking(False)
+        self._signal_wakeup = (receiver, sender)
+        self.add_reader(receiver.fileno(), self._read_signals)
+
+    def _read_signals(self):
+        receiver = self._signal_wakeup[0]
+        while True:
+            try:
+                data = receiver.recv(4096)
+            except InterruptedError:
+                continue
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            for signum in data:
+                self._handle_signal(signum)
+
+    def _handle_signal(self, sig):
+        handle = self._signal_handlers.get(sig) if self._signal_handlers else None
+        if handle is None:
+            return  # removed while the signal was in flight
+        if handle._cancelled:
+            self.remove_signal_handler(sig)
+        else:
+            self.call_soon(handle._run)
+
+    def _reset_wakeup_fd(self):
+        try:
+            signal.set_wakeup_fd(-1)
+        except (ValueError, OSError) as exc:
+            logger.info("set_wakeup_fd(-1) failed: %s", exc)
+
+    def _close_signal_handlers(self):
+        if self._signal_handlers:
+            if sys.is_finalizing():
+                warnings.warn(
+                    f"Closing the loop {self!r} on interpreter shutdown "
+                    f"stage, skipping signal handlers removal",
+                    ResourceWarning,
+                    source=self,
+                )
+                self._signal_handlers.clear()
+            else:
+                for sig in list(self._signal_handlers):
+                    self.remove_signal_handler(sig)
+        if self._signal_wakeup is not None:
+            for sock in self._signal_wakeup:
+                sock.close()
+            self._signal_wakeup = None
