@@ -173,3 +173,19 @@ def test_coroutine_origins_are_not_tracked_outside_debug_mode(loop):
         return sys.get_coroutine_origin_tracking_depth()
 
     assert loop.run_until_complete(main()) == 0
+
+
+def test_exception_in_a_callback_reports_where_it_was_scheduled_in_debug_mode(loop, run_once, errors):
+    def boom():
+        raise ValueError("boom")
+
+    loop.set_debug(True)
+    handle = loop.call_soon(boom)  # this line is the last frame of the traceback
+    run_once(loop)
+    assert len(errors) == 1
+    context = errors[0]
+    assert context["handle"] is handle
+    assert isinstance(context["exception"], ValueError)
+    frame = context["source_traceback"][-1]
+    assert frame.filename == __file__
+    assert frame.name == "test_exception_in_a_callback_reports_where_it_was_scheduled_in_debug_mode"

@@ -260,3 +260,82 @@ def test_add_signal_handler_on_a_closed_loop_raises(loop):
     loop.close()
     with pytest.raises(RuntimeError, match="Event loop is closed"):
         loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+
+
+def test_add_signal_handler_for_an_uncatchable_signal_keeps_the_others(loop, run_until, restore_sigusr1):
+    got = []
+    loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+    with pytest.raises(RuntimeError, match=f"sig {int(signal.SIGKILL)} cannot be caught"):
+        loop.add_signal_handler(signal.SIGKILL, lambda: None)
+    loop.call_soon(signal.raise_signal, signal.SIGUSR1)
+    try:
+        run_until(loop, lambda: got)
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+    assert got == ["usr1"]
+
+
+def test_add_signal_handler_off_the_main_thread_raises_runtime_error(loop, restore_sigusr1):
+    raised = []
+
+    def add():
+        try:
+            loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=add)
+    thread.start()
+    thread.join(10)
+    assert len(raised) == 1
+    assert "main thread" in str(raised[0])
+    assert loop.remove_signal_handler(signal.SIGUSR1) is False
+
+
+def test_signal_arriving_after_its_handler_was_removed_is_ignored(loop, run_once, errors, restore_sigusr1):
+    got = []
+    loop.add_signal_handler(signal.SIGUSR1, got.append, "late")
+    signal.raise_signal(signal.SIGUSR1)  # queued on the wake-up fd, loop not running
+    assert loop.remove_signal_handler(signal.SIGUSR1) is True
+    for _ in range(3):
+        run_once(loop)
+    assert got == []
+    assert errors == []
+
+
+def test_close_removes_signal_handlers_and_the_wakeup_fd(loop_factory, restore_sigusr1):
+    lp = loop_factory()
+    lp.add_signal_handler(signal.SIGUSR1, lambda: None)
+    lp.close()
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+    assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_close_at_interpreter_shutdown_warns_and_skips_signal_handler_removal(
+    loop_factory, monkeypatch, restore_sigusr1
+):
+    lp = loop_factory()
+    lp.add_signal_handler(signal.SIGUSR1, lambda: None)
+    monkeypatch.setattr(sys, "is_finalizing", lambda: True)
+    try:
+        with pytest.warns(ResourceWarning, match="skipping signal handlers removal"):
+            lp.close()
+    finally:
+        monkeypatch.undo()
+        signal.set_wakeup_fd(-1)
+    assert lp.remove_signal_handler(signal.SIGUSR1) is False
+
+
+def test_removing_one_signal_handler_keeps_the_others_working(loop, run_until, restore_sigusr1):
+    previous_usr2 = signal.getsignal(signal.SIGUSR2)
+    got = []
+    loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+    loop.add_signal_handler(signal.SIGUSR2, got.append, "usr2")
+    try:
+        assert loop.remove_signal_handler(signal.SIGUSR2) is True
+        loop.call_soon(signal.raise_signal, signal.SIGUSR1)
+        run_until(loop, lambda: got)
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+        signal.signal(signal.SIGUSR2, previous_usr2)
+    assert got == ["usr1"]

@@ -21,6 +21,7 @@ class Loop(_zloop.Loop, SignalHandlers, base_events.BaseEventLoop):
     def __init__(self):
         super().__init__()
         self._old_agen_hooks = None
+        self._init_signal_handlers()
 
     def close(self):
         super().close()

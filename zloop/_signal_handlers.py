@@ -5,13 +5,11 @@ Python's C-level signal handler writes each signal number to the wake-up fd
 so a signal wakes a sleeping loop at once and its handler runs on the loop.
 """
 
-import errno
 import signal
 import socket
 import sys
 import warnings
 from asyncio import coroutines, events
-from asyncio.log import logger
 
 
 def _ignore_signal(signum, frame):
@@ -21,8 +19,9 @@ def _ignore_signal(signum, frame):
 class SignalHandlers:
     """Mixin for ``zloop.Loop``: Unix signal handlers run as loop callbacks."""
 
-    _signal_handlers = None
-    _signal_wakeup = None
+    def _init_signal_handlers(self):
+        self._signal_handlers = {}
+        self._signal_wakeup = None  # (receiver, sender) socketpair, made on first use
 
     def add_signal_handler(self, sig, callback, *args):
         """Run ``callback(*args)`` on the loop whenever ``sig`` arrives."""
@@ -38,35 +37,26 @@ class SignalHandlers:
             signal.set_wakeup_fd(self._signal_wakeup[1].fileno())
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc))
-        if self._signal_handlers is None:
-            self._signal_handlers = {}
         self._signal_handlers[sig] = events.Handle(callback, args, self, None)
         try:
             signal.signal(sig, _ignore_signal)
             signal.siginterrupt(sig, False)
-        except OSError as exc:
+        except OSError:  # EINVAL, the only error signal() reports
             del self._signal_handlers[sig]
             if not self._signal_handlers:
-                self._reset_wakeup_fd()
-            if exc.errno == errno.EINVAL:
-                raise RuntimeError(f"sig {sig} cannot be caught")
-            raise
+                signal.set_wakeup_fd(-1)
+            raise RuntimeError(f"sig {sig} cannot be caught") from None
 
     def remove_signal_handler(self, sig):
         """Remove the handler of ``sig``; True if there was one."""
         self._check_signal(sig)
-        if not self._signal_handlers or sig not in self._signal_handlers:
+        if sig not in self._signal_handlers:
             return False
         del self._signal_handlers[sig]
-        handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
-        try:
-            signal.signal(sig, handler)
-        except OSError as exc:
-            if exc.errno == errno.EINVAL:
-                raise RuntimeError(f"sig {sig} cannot be caught")
-            raise
+        # A signal that was caught can be reset: signal() cannot fail here.
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
         if not self._signal_handlers:
-            self._reset_wakeup_fd()
+            signal.set_wakeup_fd(-1)
         return True
 
     def _check_signal(self, sig):
@@ -83,33 +73,11 @@ class SignalHandlers:
         self.add_reader(receiver.fileno(), self._read_signals)
 
     def _read_signals(self):
-        receiver = self._signal_wakeup[0]
-        while True:
-            try:
-                data = receiver.recv(4096)
-            except InterruptedError:
-                continue
-            except BlockingIOError:
-                return
-            if not data:
-                return
-            for signum in data:
-                self._handle_signal(signum)
-
-    def _handle_signal(self, sig):
-        handle = self._signal_handlers.get(sig) if self._signal_handlers else None
-        if handle is None:
-            return  # removed while the signal was in flight
-        if handle._cancelled:
-            self.remove_signal_handler(sig)
-        else:
-            self.call_soon(handle._run)
-
-    def _reset_wakeup_fd(self):
-        try:
-            signal.set_wakeup_fd(-1)
-        except (ValueError, OSError) as exc:
-            logger.info("set_wakeup_fd(-1) failed: %s", exc)
+        # Level-triggered: called again while more signal numbers are queued.
+        for signum in self._signal_wakeup[0].recv(4096):
+            handle = self._signal_handlers.get(signum)
+            if handle is not None:  # else removed while the signal was in flight
+                self.call_soon(handle._run)
 
     def _close_signal_handlers(self):
         if self._signal_handlers:

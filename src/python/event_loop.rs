@@ -124,7 +124,11 @@ unsafe fn schedule_soon(
 ) -> PyResult<Owned> {
     // SAFETY: CPython passes valid fastcall arguments.
     let args = unsafe { positional(argv, nargsf) };
-    let name = method.to_str().unwrap_or("call_soon");
+    let name = if threadsafe {
+        "call_soon_threadsafe"
+    } else {
+        "call_soon"
+    };
     // SAFETY: as above.
     let context = unsafe { context_keyword(name, argv, args.len(), kwnames)? };
     let Some((&callback, rest)) = args.split_first() else {

@@ -58,6 +58,7 @@ impl Drop for HandleRef {
         // held. Tracking is checked first: tracking twice is a fatal error.
         unsafe {
             if Py_REFCNT(ptr) > 1 && PyObject_GC_IsTracked(ptr) == 0 {
+                track_context(self.obj());
                 PyObject_GC_Track(ptr.cast());
             }
         }
@@ -97,11 +98,24 @@ impl HandleRef {
             if PyObject_GC_IsTracked(obj.cast()) != 0 {
                 return visit(obj.cast(), arg);
             }
+            let context = (*obj).context;
+            if !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
+                if let Some(traverse) = (*Py_TYPE(context)).tp_traverse {
+                    let rc = traverse(context, visit, arg);
+                    if rc != 0 {
+                        return rc;
+                    }
+                }
+            } else if !context.is_null() {
+                let rc = visit(context, arg);
+                if rc != 0 {
+                    return rc;
+                }
+            }
             for field in [
                 (*obj).callback,
                 (*obj).arg0,
                 (*obj).args,
-                (*obj).context,
                 (*obj).loop_,
                 (*obj).source_traceback,
                 (*obj).repr,
@@ -131,7 +145,11 @@ impl HandleRef {
         // Every field is initialized before the object is tracked by the GC.
         unsafe {
             let context = if context.is_null() || context == Py_None() {
-                Owned::from_new(PyContext_CopyCurrent())?
+                // Our private copy: like the handle, it is left to the loop's
+                // traverse while nobody else can reach it (see `HandleRef`).
+                let copy = Owned::from_new(PyContext_CopyCurrent())?;
+                PyObject_GC_UnTrack(copy.as_ptr().cast());
+                copy
             } else {
                 Owned::from_borrowed(context)
             };
@@ -226,6 +244,25 @@ impl Schedulable for HandleRef {
         // SAFETY: self keeps the handle alive; the GIL is held by the engine's caller.
         unsafe { (*self.obj()).scheduled = false }
     }
+}
+
+/// Hands the handle's private context copy back to the cyclic GC: it is
+/// about to be reachable from somewhere other than its untracked handle.
+fn track_context(obj: *mut HandleObject) {
+    // SAFETY: obj is live; the slot is null or a live context; GIL held.
+    unsafe {
+        let context = (*obj).context;
+        if !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
+            PyObject_GC_Track(context.cast());
+        }
+    }
+}
+
+/// The handle's context for Python code (which may keep it).
+fn escaping_context(obj: *mut HandleObject) -> Owned {
+    track_context(obj);
+    // SAFETY: obj is live.
+    Owned::from_ptr_or_none(unsafe { (*obj).context })
 }
 
 /// `callback(*args)` inside `context`, with `Context.run` semantics.
@@ -362,11 +399,7 @@ unsafe extern "C" fn handle_cancelled(slf: *mut PyObject, _: *mut PyObject) -> *
 
 unsafe extern "C" fn handle_get_context(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
     // SAFETY: slf is a live handle.
-    ffi_edge(|| {
-        Ok(Owned::from_ptr_or_none(unsafe {
-            (*as_handle(slf)).context
-        }))
-    })
+    ffi_edge(|| Ok(escaping_context(as_handle(slf))))
 }
 
 unsafe extern "C" fn handle_run(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
@@ -422,9 +455,7 @@ getter!(get_cancelled, |obj| Ok(bool_object(unsafe {
 getter!(get_loop, |obj| Ok(Owned::from_ptr_or_none(unsafe {
     (*obj).loop_
 })));
-getter!(get_context, |obj| Ok(Owned::from_ptr_or_none(unsafe {
-    (*obj).context
-})));
+getter!(get_context, |obj| Ok(escaping_context(obj)));
 getter!(get_source_traceback, |obj| Ok(Owned::from_ptr_or_none(
     unsafe { (*obj).source_traceback }
 )));
@@ -458,11 +489,14 @@ pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mu
 
 pub unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
     let obj = as_handle(slf);
-    // SAFETY: each slot is null or an owned reference; clear_slot nulls it first.
+    // SAFETY: each slot is null or an owned reference; clear_slot nulls it
+    // first. A context copy goes back to the GC before its last reference
+    // does: CPython's context dealloc untracks without checking.
     unsafe {
         clear_slot(&mut (*obj).callback);
         clear_slot(&mut (*obj).arg0);
         clear_slot(&mut (*obj).args);
+        track_context(obj);
         clear_slot(&mut (*obj).context);
         clear_slot(&mut (*obj).loop_);
         clear_slot(&mut (*obj).source_traceback);
