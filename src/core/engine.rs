@@ -380,7 +380,12 @@ where
             let ev = e.events.get(i);
             e.dispatch_event(ev, &mut garbage);
         }
-        let end = e.now() + e.clock_resolution;
+        // No clock read when no timer is scheduled.
+        let end = if e.timers.is_empty() {
+            f64::NEG_INFINITY
+        } else {
+            e.now() + e.clock_resolution
+        };
         while let Some(t) = e.timers.pop_due(end) {
             if t.is_cancelled() {
                 garbage.push(t);

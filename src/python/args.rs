@@ -41,7 +41,10 @@ pub unsafe fn context_keyword(
     unsafe {
         for i in 0..PyTuple_GET_SIZE(kwnames) {
             let name = PyTuple_GET_ITEM(kwnames, i);
-            if PyUnicode_CompareWithASCIIString(name, c"context".as_ptr()) == 0 {
+            // Interned names (CPython's own `_asyncio` passes one) match by identity.
+            if name == super::names::S_CONTEXT.get()
+                || PyUnicode_CompareWithASCIIString(name, c"context".as_ptr()) == 0
+            {
                 context = *args.add(nargs + i as usize);
             } else {
                 let shown = Owned::from_new(PyObject_Str(name))?;

@@ -33,6 +33,8 @@ struct LoopState {
     /// `threading.get_ident()` of the thread running the loop.
     thread_id: Cell<Option<u64>>,
     slow_callback_duration: Cell<f64>,
+    /// `_task_factory`, as `set_task_factory` stores it (None when null).
+    task_factory: RefCell<Option<Owned>>,
 }
 
 pub static mut LOOP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -336,6 +338,126 @@ unsafe extern "C" fn create_future(slf: *mut PyObject, _: *mut PyObject) -> *mut
     })
 }
 
+/// `create_task(coro, *, name=None, context=None)`: `Task(coro, loop=self,
+/// name=name, context=context)` natively; with a task factory or in debug
+/// mode (where asyncio trims the task's source traceback) it defers to
+/// `BaseEventLoop.create_task`, as it does for any unusual arguments.
+unsafe extern "C" fn create_task(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let args = unsafe { positional(argv, nargsf) };
+        let lp = LoopObject::from_ptr(slf);
+        // SAFETY: kwnames is null or a tuple of str; values follow the positionals.
+        let keywords = unsafe { task_keywords(argv, args.len(), kwnames) };
+        let plain = args.len() == 1 && !lp.debug() && lp.state().task_factory.borrow().is_none();
+        match keywords {
+            Some((name, context)) if plain => {
+                lp.check_closed()?;
+                // SAFETY: Py_None is immortal; every pointer is borrowed and live.
+                unsafe {
+                    let none = Py_None();
+                    let call = [
+                        null_mut(),
+                        args[0],
+                        slf,
+                        if name.is_null() { none } else { name },
+                        if context.is_null() { none } else { context },
+                    ];
+                    Owned::from_new(PyObject_Vectorcall(
+                        names::TASK_TYPE.get(),
+                        call.as_ptr().add(1),
+                        1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                        names::KW_TASK.get(),
+                    ))
+                }
+            }
+            _ => {
+                // SAFETY: forwards the same arguments with self in front.
+                unsafe {
+                    let nkw = if kwnames.is_null() {
+                        0
+                    } else {
+                        PyTuple_GET_SIZE(kwnames) as usize
+                    };
+                    let mut call = Vec::with_capacity(1 + args.len() + nkw);
+                    call.push(slf);
+                    call.extend_from_slice(std::slice::from_raw_parts(argv, args.len() + nkw));
+                    Owned::from_new(PyObject_Vectorcall(
+                        names::BASE_CREATE_TASK.get(),
+                        call.as_ptr(),
+                        1 + args.len(),
+                        kwnames,
+                    ))
+                }
+            }
+        }
+    })
+}
+
+/// The `name=` and `context=` keywords of `create_task` (null when absent),
+/// or None when there is any other keyword.
+unsafe fn task_keywords(
+    argv: *const *mut PyObject,
+    nargs: usize,
+    kwnames: *mut PyObject,
+) -> Option<(*mut PyObject, *mut PyObject)> {
+    let (mut name, mut context) = (null_mut(), null_mut());
+    if kwnames.is_null() {
+        return Some((name, context));
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        for i in 0..PyTuple_GET_SIZE(kwnames) {
+            let key = PyTuple_GET_ITEM(kwnames, i);
+            let value = *argv.add(nargs + i as usize);
+            if PyUnicode_CompareWithASCIIString(key, c"name".as_ptr()) == 0 {
+                name = value;
+            } else if PyUnicode_CompareWithASCIIString(key, c"context".as_ptr()) == 0 {
+                context = value;
+            } else {
+                return None;
+            }
+        }
+    }
+    Some((name, context))
+}
+
+unsafe extern "C" fn get_task_factory_attr(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    ffi_edge(|| {
+        let factory = LoopObject::from_ptr(slf).state().task_factory.borrow();
+        Ok(factory.clone().unwrap_or_else(Owned::none))
+    })
+}
+
+unsafe extern "C" fn set_task_factory_attr(
+    slf: *mut PyObject,
+    value: *mut PyObject,
+    _: *mut c_void,
+) -> c_int {
+    ffi_edge_int(|| {
+        // SAFETY: value is null (delete) or a live object.
+        let factory = unsafe {
+            if value.is_null() || value == Py_None() {
+                None
+            } else {
+                Some(Owned::from_borrowed(value))
+            }
+        };
+        // The old factory is dropped after the borrow ends (it may run code).
+        let old = LoopObject::from_ptr(slf)
+            .state()
+            .task_factory
+            .replace(factory);
+        drop(old);
+        Ok(())
+    })
+}
+
 /// Drops every pending handle, timer, reader and writer: the native half
 /// of `close()`.
 unsafe extern "C" fn release_engine(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
@@ -594,6 +716,7 @@ unsafe extern "C" fn loop_new(
                 debug: Cell::new(false),
                 thread_id: Cell::new(None),
                 slow_callback_duration: Cell::new(0.1),
+                task_factory: RefCell::new(None),
             });
             (*obj.as_ptr().cast::<LoopObject>()).state = Box::into_raw(state);
             Ok(obj)
@@ -607,6 +730,14 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
         let state = (*slf.cast::<LoopObject>()).state;
         if state.is_null() {
             return 0;
+        }
+        if let Ok(factory) = (*state).task_factory.try_borrow() {
+            if let Some(f) = factory.as_ref() {
+                let rc = visit(f.as_ptr(), arg);
+                if rc != 0 {
+                    return rc;
+                }
+            }
         }
         let Ok(engine) = (*state).engine.try_borrow() else {
             return 0;
@@ -629,6 +760,12 @@ unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
         if state.is_null() {
             return 0;
         }
+        let factory = (*state)
+            .task_factory
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut f| f.take());
+        drop(factory);
         let items = match (*state).engine.try_borrow_mut() {
             Ok(mut engine) => engine.take_all(),
             Err(_) => return 0,
@@ -673,7 +810,7 @@ const fn method(
 
 const FAST_KW: c_int = METH_FASTCALL | METH_KEYWORDS;
 
-static mut METHODS: [PyMethodDef; 19] = [
+static mut METHODS: [PyMethodDef; 20] = [
     method(c"call_soon", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon }, FAST_KW,
         c"call_soon(callback, *args, context=None): run callback(*args) on the next iteration."),
     method(c"call_soon_threadsafe", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon_threadsafe }, FAST_KW,
@@ -700,6 +837,8 @@ static mut METHODS: [PyMethodDef; 19] = [
         c"Wake the loop from another thread."),
     method(c"create_future", PyMethodDefPointer { PyCFunction: create_future }, METH_NOARGS,
         c"A new asyncio.Future attached to this loop."),
+    method(c"create_task", PyMethodDefPointer { PyCFunctionFastWithKeywords: create_task }, FAST_KW,
+        c"create_task(coro, *, name=None, context=None): schedule a coroutine as an asyncio.Task."),
     method(c"_release_engine", PyMethodDefPointer { PyCFunction: release_engine }, METH_NOARGS,
         c"Drop pending callbacks, timers, readers and writers (close())."),
     method(c"add_reader", PyMethodDefPointer { PyCFunctionFast: add_reader }, METH_FASTCALL,
@@ -723,12 +862,17 @@ const fn getset(name: &'static CStr, get: getter, set: setter) -> PyGetSetDef {
     }
 }
 
-static mut GETSET: [PyGetSetDef; 6] = [
+static mut GETSET: [PyGetSetDef; 7] = [
     getset(c"_closed", get_closed, set_closed),
     getset(c"_stopping", get_stopping, set_stopping),
     getset(c"_debug", get_debug_attr, set_debug_attr),
     getset(c"_thread_id", get_thread_id, set_thread_id),
     getset(c"slow_callback_duration", get_slow, set_slow),
+    getset(
+        c"_task_factory",
+        get_task_factory_attr,
+        set_task_factory_attr,
+    ),
     PyGetSetDef {
         name: ptr::null(),
         get: None,

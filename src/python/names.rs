@@ -58,12 +58,19 @@ interned! {
     S_REPORT_CALLBACK_ERROR = c"report_callback_error";
     S_SOURCE_TRACEBACK = c"source_traceback";
     S_LOG_SLOW_CALLBACK = c"log_slow_callback";
+    S_NAME = c"name";
 }
 
 /// `asyncio.Future` (the C `_asyncio.Future` where available).
 pub static FUTURE_TYPE: Cached = Cached::empty();
 /// The `("loop",)` keyword-names tuple for `Future(loop=...)`.
 pub static KW_LOOP: Cached = Cached::empty();
+/// `asyncio.Task` (the C `_asyncio.Task` where available).
+pub static TASK_TYPE: Cached = Cached::empty();
+/// `("loop", "name", "context")`, for `Task(coro, loop=, name=, context=)`.
+pub static KW_TASK: Cached = Cached::empty();
+/// `BaseEventLoop.create_task`, for the cases the native path leaves to it.
+pub static BASE_CREATE_TASK: Cached = Cached::empty();
 /// `zloop._support`, the Python helpers for cold paths (reprs, error reports).
 static SUPPORT: Cached = Cached::empty();
 
@@ -80,6 +87,19 @@ pub fn init() -> PyResult<()> {
     FUTURE_TYPE.set(import_attr(c"asyncio.futures", c"Future")?);
     // SAFETY: PyTuple_Pack takes borrowed references and returns a new tuple.
     KW_LOOP.set(unsafe { Owned::from_new(PyTuple_Pack(1, S_LOOP.get()))? });
+    TASK_TYPE.set(import_attr(c"asyncio.tasks", c"Task")?);
+    // SAFETY: as above.
+    KW_TASK.set(unsafe {
+        Owned::from_new(PyTuple_Pack(3, S_LOOP.get(), S_NAME.get(), S_CONTEXT.get()))?
+    });
+    let base = import_attr(c"asyncio.base_events", c"BaseEventLoop")?;
+    // SAFETY: base is a live class; the result is a new reference or null.
+    BASE_CREATE_TASK.set(unsafe {
+        Owned::from_new(PyObject_GetAttrString(
+            base.as_ptr(),
+            c"create_task".as_ptr(),
+        ))?
+    });
     Ok(())
 }
 
