@@ -21,6 +21,7 @@ pub mod schedulable;
 pub mod sys;
 pub mod timer_heap;
 pub mod waker;
+pub mod write_queue;
 
 pub use dispatcher::Dispatcher;
 pub use engine::{run_forever, run_once, Engine, MAXIMUM_SELECT_TIMEOUT};

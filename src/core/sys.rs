@@ -133,6 +133,78 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     retry_size(|| unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
 }
 
+/// `recv(2)` into `buf` (flags 0).
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid writable region of `buf.len()` bytes.
+    retry_size(|| unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+}
+
+/// `send(2)` from `buf` with `MSG_NOSIGNAL` (a closed peer is `EPIPE`, not
+/// `SIGPIPE`).
+pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid readable region of `buf.len()` bytes.
+    retry_size(|| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+}
+
+/// `sendmsg(2)` of several buffers at once (a gathered write) with
+/// `MSG_NOSIGNAL`; at most `IOV_MAX` of them are used.
+pub fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let count = bufs.len().min(libc::UIO_MAXIOV as usize);
+    // SAFETY: zeroed msghdr is valid (no name, no control data); the iovec
+    // array is `IoSlice`s, which are ABI-compatible with `struct iovec` and
+    // borrowed for the duration of the call.
+    retry_size(|| unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = count as _;
+        libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+    })
+}
+
+/// `shutdown(fd, SHUT_WR)`: sends EOF, keeps reading.
+pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    // SAFETY: shutdown takes no pointers.
+    retry(|| unsafe { libc::shutdown(fd, libc::SHUT_WR) }).map(drop)
+}
+
+/// `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC`; the peer address is not
+/// asked for (the caller reads it with getpeername when it needs it).
+pub fn accept(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: null address pointers are allowed by accept4.
+    retry(|| unsafe {
+        libc::accept4(
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    })
+    .map(owned)
+}
+
+/// The pending error of a socket (`SO_ERROR`), 0 when none; reading it
+/// clears it.
+pub fn socket_error(fd: RawFd) -> io::Result<c_int> {
+    let mut value: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: value/len point at a c_int and its size, as SO_ERROR expects.
+    retry(|| unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut value as *mut c_int).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(value)
+}
+
+/// Whether an error is "try again later" (`EAGAIN`/`EWOULDBLOCK`).
+pub fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
 /// Sets or clears `O_NONBLOCK` (no `F_SETFL` when already as wanted).
 pub fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
     // SAFETY: F_GETFL takes no pointer argument.
