@@ -1,32 +1,115 @@
 """``zloop.Loop``: the native engine plus asyncio's own choreography."""
 
+import selectors
 import sys
 import threading
-from asyncio import base_events, events
+import weakref
+from asyncio import base_events, events, futures, sslproto, unix_events
 
-from . import _zloop
+from . import _support, _zloop
 from ._signal_handlers import SignalHandlers
 
 
-class Loop(_zloop.Loop, SignalHandlers, base_events.BaseEventLoop):
+class _EngineSelectorView:
+    """Answers the one question asyncio's Python transports ask the loop's
+    selector (``get_key(fd).events``, for their repr) from the native engine."""
+
+    def __init__(self, loop):
+        self._loop = weakref.ref(loop)
+
+    def get_key(self, fileobj):
+        loop = self._loop()
+        fd = selectors._fileobj_to_fd(fileobj)
+        events_mask = loop._fd_events(fd) if loop is not None else 0
+        if not events_mask:
+            raise KeyError(f"{fileobj!r} is not registered")
+        return selectors.SelectorKey(fileobj, fd, events_mask, None)
+
+    def close(self):
+        pass
+
+
+def _transport_extra(sock, extra):
+    """The extra-info mapping of a socket transport, as asyncio builds it."""
+    info = dict(extra) if extra else {}
+    info["socket"] = _support.transport_socket(sock)
+    try:
+        info["sockname"] = sock.getsockname()
+    except OSError:
+        info["sockname"] = None
+    if "peername" not in info:
+        try:
+            info["peername"] = sock.getpeername()
+        except OSError:
+            info["peername"] = None
+    return info
+
+
+class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
     """An asyncio event loop whose engine is Rust.
 
-    The native base implements scheduling, timers, readers and writers and
-    the run loop; ``BaseEventLoop`` contributes the parts of asyncio that are
-    plain Python policy (``run_until_complete``, tasks, executors, exception
-    handlers, async generator hooks), so they behave exactly as the running
-    interpreter's asyncio does.
+    The native base implements scheduling, timers, readiness, the run loop
+    and stream transports; asyncio's own Unix selector loop contributes the
+    parts that are set-up choreography (``run_until_complete``, tasks,
+    executors, exception handlers, async generator hooks, connection and
+    server set-up, TLS stacking, pipes, subprocesses), so they behave exactly
+    as the running interpreter's asyncio does, on the native engine.
     """
 
     def __init__(self):
-        super().__init__()
+        # Not SelectorEventLoop.__init__: no Python selector, no self-pipe.
+        base_events.BaseEventLoop.__init__(self)
+        self._selector = _EngineSelectorView(self)
+        self._transports = weakref.WeakValueDictionary()
+        self._ssock = self._csock = None
+        self._unix_server_sockets = {}
         self._old_agen_hooks = None
         self._init_signal_handlers()
 
     def close(self):
-        super().close()
+        base_events.BaseEventLoop.close(self)
         self._close_signal_handlers()
         self._release_engine()
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        self._ensure_fd_no_transport(sock)
+        base_events._set_nodelay(sock)
+        transport = _zloop.Transport(self, sock, protocol, _transport_extra(sock, extra), server)
+        if server is not None:
+            _support.server_attach(server, transport)
+        self._transports[sock.fileno()] = transport
+        self.call_soon(protocol.connection_made, transport)
+        self.call_soon(transport._start_reading)
+        if waiter is not None:
+            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        return transport
+
+    def _make_ssl_transport(
+        self,
+        rawsock,
+        protocol,
+        sslcontext,
+        waiter=None,
+        *,
+        server_side=False,
+        server_hostname=None,
+        extra=None,
+        server=None,
+        ssl_handshake_timeout=None,
+        ssl_shutdown_timeout=None,
+    ):
+        ssl_protocol = sslproto.SSLProtocol(
+            self,
+            protocol,
+            sslcontext,
+            waiter,
+            server_side,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        self._make_socket_transport(rawsock, ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
 
     if not hasattr(base_events.BaseEventLoop, "_run_forever_setup"):
 

@@ -1,12 +1,13 @@
 """``zloop.EventLoopPolicy``: asyncio's default policy, building zloop loops."""
 
-from asyncio import events
+from asyncio import unix_events
 
 from ._loop import Loop
 
 
-class EventLoopPolicy(events.BaseDefaultEventLoopPolicy):
-    """Event loop policy whose loops are ``zloop.Loop``.
+class EventLoopPolicy(unix_events.DefaultEventLoopPolicy):
+    """Event loop policy whose loops are ``zloop.Loop`` (asyncio's Unix policy
+    otherwise, child watchers included).
 
     ``asyncio.set_event_loop_policy(zloop.EventLoopPolicy())`` (or
     ``zloop.install()``) makes ``asyncio.new_event_loop()``,

@@ -2,7 +2,8 @@
 and debug-mode diagnostics, worded exactly as asyncio words them."""
 
 import sys
-from asyncio import base_events, format_helpers
+import warnings
+from asyncio import base_events, format_helpers, trsock
 from asyncio.log import logger
 
 from ._zloop import TimerHandle
@@ -58,3 +59,67 @@ def log_slow_callback(loop, handle, seconds):
     logger.warning(
         "Executing %s took %.3f seconds", base_events._format_handle(handle), seconds
     )
+
+
+def transport_fatal_error(transport, exc, message):
+    """A transport's ``_fatal_error(exc, message)``: OSErrors are only logged
+    in debug mode, anything else goes to the exception handler; then the
+    transport is closed at once."""
+    loop = transport._loop
+    if isinstance(exc, OSError):
+        if loop.get_debug():
+            logger.debug("%r: %s", transport, message, exc_info=exc)
+    else:
+        loop.call_exception_handler(
+            {
+                "message": message,
+                "exception": exc,
+                "transport": transport,
+                "protocol": transport._protocol,
+            }
+        )
+    transport._force_close(exc)
+
+
+def protocol_call_failed(transport, exc, message):
+    """``pause_writing()``/``resume_writing()`` raised: reported, not fatal."""
+    transport._loop.call_exception_handler(
+        {
+            "message": message,
+            "exception": exc,
+            "transport": transport,
+            "protocol": transport._protocol,
+        }
+    )
+
+
+def write_after_connection_lost():
+    logger.warning("socket.send() raised exception.")
+
+
+def debug_log(message, transport):
+    logger.debug(message, transport)
+
+
+def server_attach(server, transport):
+    if sys.version_info >= (3, 13):
+        server._attach(transport)
+    else:
+        server._attach()
+
+
+def server_detach(server, transport):
+    if sys.version_info >= (3, 13):
+        server._detach(transport)
+    else:
+        server._detach()
+
+
+def unclosed_transport(transport):
+    warnings.warn(f"unclosed transport {transport!r}", ResourceWarning, source=transport)
+    transport._sock.close()
+
+
+def transport_socket(sock):
+    """The ``socket`` extra of a transport: asyncio's restricted wrapper."""
+    return trsock.TransportSocket(sock)

@@ -66,7 +66,11 @@ impl<B: AsRef<[u8]>> WriteQueue<B> {
         let mut count = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
             let bytes = chunk.as_ref();
-            slices[i] = IoSlice::new(if i == 0 { &bytes[self.head_sent..] } else { bytes });
+            slices[i] = IoSlice::new(if i == 0 {
+                &bytes[self.head_sent..]
+            } else {
+                bytes
+            });
             count += 1;
         }
         let sent = sys::send_vectored(fd, &slices[..count])?;

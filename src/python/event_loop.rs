@@ -15,6 +15,7 @@ use super::loop_dispatcher::LoopDispatcher;
 use super::names;
 use super::owned::Owned;
 use super::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
+use super::ready_item::ReadyItem;
 use super::timer_handle::TIMER_HANDLE_TYPE;
 use super::type_object::{ffi_edge, ffi_edge_int, new_type};
 use crate::core::engine::{self, Engine};
@@ -27,7 +28,7 @@ pub struct LoopObject {
 }
 
 struct LoopState {
-    engine: RefCell<Engine<HandleRef>>,
+    engine: RefCell<Engine<ReadyItem>>,
     closed: Cell<bool>,
     debug: Cell<bool>,
     /// `threading.get_ident()` of the thread running the loop.
@@ -57,7 +58,7 @@ impl LoopObject {
     }
 
     #[inline]
-    fn engine(&self) -> &RefCell<Engine<HandleRef>> {
+    pub fn engine(&self) -> &RefCell<Engine<ReadyItem>> {
         &self.state().engine
     }
 
@@ -75,6 +76,10 @@ impl LoopObject {
         if let Ok(mut engine) = self.engine().try_borrow_mut() {
             engine.note_timer_cancelled();
         }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state().closed.get()
     }
 
     fn check_closed(&self) -> PyResult<()> {
@@ -151,7 +156,7 @@ unsafe fn schedule_soon(
     )?;
     let returned = handle.to_owned();
     let mut engine = lp.engine().borrow_mut();
-    engine.push_ready(handle);
+    engine.push_ready(ReadyItem::Handle(handle));
     if threadsafe {
         engine.wake();
     }
@@ -203,7 +208,9 @@ fn schedule_at(
     // SAFETY: the handle is live and ours; the flag mirrors its heap membership.
     unsafe { (*timer.obj()).scheduled = true };
     let returned = timer.to_owned();
-    lp.engine().borrow_mut().push_timer(when, timer);
+    lp.engine()
+        .borrow_mut()
+        .push_timer(when, ReadyItem::Handle(timer));
     Ok(returned)
 }
 
@@ -485,6 +492,24 @@ impl Direction {
     }
 }
 
+/// Lets go of an item the engine no longer watches an fd with: a handle is
+/// cancelled (as asyncio cancels a replaced or removed reader), a transport
+/// learns it is no longer registered.
+fn release_io(item: ReadyItem) -> PyResult<()> {
+    match item {
+        ReadyItem::Handle(handle) => handle::cancel(handle.obj()),
+        ReadyItem::Read(transport) => {
+            transport.forget_reader();
+            Ok(())
+        }
+        ReadyItem::Write(transport) => {
+            transport.forget_writer();
+            Ok(())
+        }
+    }
+}
+
+/// `_add_reader`/`_add_writer`: watch an fd with a new handle, returned.
 fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
     if args.len() < 2 {
         return Err(missing(
@@ -504,24 +529,26 @@ fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> P
         null_mut(),
         0.0,
     )?;
+    let returned = handle.to_owned();
     let replaced = {
         let mut engine = lp.engine().borrow_mut();
         match direction {
-            Direction::Reader => engine.set_reader(fd, handle),
-            Direction::Writer => engine.set_writer(fd, handle),
+            Direction::Reader => engine.set_reader(fd, ReadyItem::Handle(handle)),
+            Direction::Writer => engine.set_writer(fd, ReadyItem::Handle(handle)),
         }
     };
     match replaced {
-        Ok(Some(old)) => handle::cancel(old.obj())?,
+        Ok(Some(old)) => release_io(old)?,
         Ok(None) => {}
         Err((err, rejected)) => {
             drop(rejected);
             return Err(raise_io(&err));
         }
     }
-    Ok(Owned::none())
+    Ok(returned)
 }
 
+/// `_remove_reader`/`_remove_writer`: True when the fd was watched.
 fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
     let fd = args::fileobj_to_fd(fileobj)?;
     let lp = LoopObject::from_ptr(slf);
@@ -537,11 +564,23 @@ fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -
     };
     match removed {
         Some(old) => {
-            handle::cancel(old.obj())?;
+            release_io(old)?;
             Ok(bool_object(true))
         }
         None => Ok(bool_object(false)),
     }
+}
+
+/// `_fd_events(fd)`: the selectors mask (EVENT_READ 1, EVENT_WRITE 2) the
+/// engine watches fd with, 0 when it does not.
+unsafe extern "C" fn fd_events(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| {
+        let fd = args::fileobj_to_fd(fd)?;
+        let engine = LoopObject::from_ptr(slf).engine().borrow();
+        let mask = i64::from(engine.has_reader(fd)) | (i64::from(engine.has_writer(fd)) << 1);
+        // SAFETY: a new int reference or null.
+        unsafe { Owned::from_new(PyLong_FromLongLong(mask)) }
+    })
 }
 
 unsafe extern "C" fn add_reader(
@@ -743,9 +782,9 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
             return 0;
         };
         let mut rc = 0;
-        engine.for_each(&mut |h: &HandleRef| {
+        engine.for_each(&mut |item: &ReadyItem| {
             if rc == 0 {
-                rc = h.visit_engine_held(visit, arg);
+                rc = item.visit(visit, arg);
             }
         });
         rc
@@ -810,7 +849,7 @@ const fn method(
 
 const FAST_KW: c_int = METH_FASTCALL | METH_KEYWORDS;
 
-static mut METHODS: [PyMethodDef; 20] = [
+static mut METHODS: [PyMethodDef; 21] = [
     method(c"call_soon", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon }, FAST_KW,
         c"call_soon(callback, *args, context=None): run callback(*args) on the next iteration."),
     method(c"call_soon_threadsafe", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon_threadsafe }, FAST_KW,
@@ -841,14 +880,16 @@ static mut METHODS: [PyMethodDef; 20] = [
         c"create_task(coro, *, name=None, context=None): schedule a coroutine as an asyncio.Task."),
     method(c"_release_engine", PyMethodDefPointer { PyCFunction: release_engine }, METH_NOARGS,
         c"Drop pending callbacks, timers, readers and writers (close())."),
-    method(c"add_reader", PyMethodDefPointer { PyCFunctionFast: add_reader }, METH_FASTCALL,
-        c"add_reader(fd, callback, *args): call callback(*args) when fd is readable."),
-    method(c"add_writer", PyMethodDefPointer { PyCFunctionFast: add_writer }, METH_FASTCALL,
-        c"add_writer(fd, callback, *args): call callback(*args) when fd is writable."),
-    method(c"remove_reader", PyMethodDefPointer { PyCFunction: remove_reader }, METH_O,
-        c"remove_reader(fd): stop watching fd for reading; True if it was watched."),
-    method(c"remove_writer", PyMethodDefPointer { PyCFunction: remove_writer }, METH_O,
-        c"remove_writer(fd): stop watching fd for writing; True if it was watched."),
+    method(c"_add_reader", PyMethodDefPointer { PyCFunctionFast: add_reader }, METH_FASTCALL,
+        c"_add_reader(fd, callback, *args): call callback(*args) when fd is readable; returns the handle."),
+    method(c"_add_writer", PyMethodDefPointer { PyCFunctionFast: add_writer }, METH_FASTCALL,
+        c"_add_writer(fd, callback, *args): call callback(*args) when fd is writable; returns the handle."),
+    method(c"_remove_reader", PyMethodDefPointer { PyCFunction: remove_reader }, METH_O,
+        c"_remove_reader(fd): stop watching fd for reading; True if it was watched."),
+    method(c"_remove_writer", PyMethodDefPointer { PyCFunction: remove_writer }, METH_O,
+        c"_remove_writer(fd): stop watching fd for writing; True if it was watched."),
+    method(c"_fd_events", PyMethodDefPointer { PyCFunction: fd_events }, METH_O,
+        c"_fd_events(fd): selectors mask of what the engine watches fd for."),
     PyMethodDef::zeroed(),
 ];
 

@@ -5,10 +5,10 @@ use pyo3_ffi::*;
 use std::io;
 
 use super::event_loop::LoopObject;
-use super::handle::HandleRef;
 use super::names::{self, call_support};
 use super::owned::Owned;
 use super::raised::{raise_io, Raised};
+use super::ready_item::ReadyItem;
 use crate::core::dispatcher::Dispatcher;
 
 pub struct LoopDispatcher {
@@ -17,11 +17,14 @@ pub struct LoopDispatcher {
 }
 
 impl LoopDispatcher {
-    fn run_debug(&mut self, item: HandleRef) -> Result<(), Raised> {
+    fn run_debug(&mut self, item: ReadyItem) -> Result<(), Raised> {
+        let Some(handle) = item.handle().cloned() else {
+            return item.run();
+        };
         let lp = LoopObject::from_ptr(self.slf);
         // SAFETY: slf is live; attribute names are interned; values borrowed.
         unsafe {
-            if PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), item.as_ptr()) < 0 {
+            if PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), handle.as_ptr()) < 0 {
                 return Err(Raised);
             }
         }
@@ -39,14 +42,14 @@ impl LoopDispatcher {
             let seconds = unsafe { Owned::from_new(PyFloat_FromDouble(dt))? };
             call_support(
                 &names::S_LOG_SLOW_CALLBACK,
-                &[self.slf, item.as_ptr(), seconds.as_ptr()],
+                &[self.slf, handle.as_ptr(), seconds.as_ptr()],
             )?;
         }
         Ok(())
     }
 }
 
-impl Dispatcher<HandleRef> for LoopDispatcher {
+impl Dispatcher<ReadyItem> for LoopDispatcher {
     type Error = Raised;
 
     fn block(&mut self, wait: &mut dyn FnMut() -> io::Result<usize>) -> io::Result<usize> {
@@ -74,7 +77,7 @@ impl Dispatcher<HandleRef> for LoopDispatcher {
     }
 
     #[inline]
-    fn run(&mut self, item: HandleRef) -> Result<(), Raised> {
+    fn run(&mut self, item: ReadyItem) -> Result<(), Raised> {
         if LoopObject::from_ptr(self.slf).debug() {
             return self.run_debug(item);
         }

@@ -7,7 +7,9 @@ mod loop_dispatcher;
 mod names;
 mod owned;
 mod raised;
+mod ready_item;
 mod timer_handle;
+mod transport;
 mod type_object;
 
 use pyo3_ffi::*;
@@ -43,6 +45,7 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"Handle", handle::ready()?)?;
     add_type(&module, c"TimerHandle", timer_handle::ready()?)?;
     add_type(&module, c"Loop", event_loop::ready()?)?;
+    add_type(&module, c"Transport", transport::ready()?)?;
     Ok(module)
 }
 

@@ -59,6 +59,24 @@ interned! {
     S_SOURCE_TRACEBACK = c"source_traceback";
     S_LOG_SLOW_CALLBACK = c"log_slow_callback";
     S_NAME = c"name";
+    S_DATA_RECEIVED = c"data_received";
+    S_GET_BUFFER = c"get_buffer";
+    S_BUFFER_UPDATED = c"buffer_updated";
+    S_EOF_RECEIVED = c"eof_received";
+    S_CONNECTION_LOST = c"connection_lost";
+    S_PAUSE_WRITING = c"pause_writing";
+    S_RESUME_WRITING = c"resume_writing";
+    S_SET_RESULT = c"set_result";
+    S_SET_EXCEPTION = c"set_exception";
+    S_CLOSE = c"close";
+    S_CREATE_FUTURE = c"create_future";
+    S_CALL_CONNECTION_LOST = c"_call_connection_lost";
+    S_TRANSPORT_FATAL_ERROR = c"transport_fatal_error";
+    S_DEBUG_LOG = c"debug_log";
+    S_WRITE_AFTER_LOST = c"write_after_connection_lost";
+    S_PROTOCOL_CALL_FAILED = c"protocol_call_failed";
+    S_SERVER_DETACH = c"server_detach";
+    S_UNCLOSED_TRANSPORT = c"unclosed_transport";
 }
 
 /// `asyncio.Future` (the C `_asyncio.Future` where available).
@@ -71,6 +89,10 @@ pub static TASK_TYPE: Cached = Cached::empty();
 pub static KW_TASK: Cached = Cached::empty();
 /// `BaseEventLoop.create_task`, for the cases the native path leaves to it.
 pub static BASE_CREATE_TASK: Cached = Cached::empty();
+/// `asyncio.BufferedProtocol`, to pick the read path of a protocol.
+pub static BUFFERED_PROTOCOL: Cached = Cached::empty();
+/// `asyncio.constants._SendfileMode.TRY_NATIVE`.
+pub static SENDFILE_TRY_NATIVE: Cached = Cached::empty();
 /// `zloop._support`, the Python helpers for cold paths (reprs, error reports).
 static SUPPORT: Cached = Cached::empty();
 
@@ -91,6 +113,15 @@ pub fn init() -> PyResult<()> {
     // SAFETY: as above.
     KW_TASK.set(unsafe {
         Owned::from_new(PyTuple_Pack(3, S_LOOP.get(), S_NAME.get(), S_CONTEXT.get()))?
+    });
+    BUFFERED_PROTOCOL.set(import_attr(c"asyncio.protocols", c"BufferedProtocol")?);
+    let mode = import_attr(c"asyncio.constants", c"_SendfileMode")?;
+    // SAFETY: mode is a live enum class; the result is a new reference or null.
+    SENDFILE_TRY_NATIVE.set(unsafe {
+        Owned::from_new(PyObject_GetAttrString(
+            mode.as_ptr(),
+            c"TRY_NATIVE".as_ptr(),
+        ))?
     });
     let base = import_attr(c"asyncio.base_events", c"BaseEventLoop")?;
     // SAFETY: base is a live class; the result is a new reference or null.

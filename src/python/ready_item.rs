@@ -1,0 +1,65 @@
+//! `ReadyItem`: what the engine queues and runs for a `Loop`.
+
+use pyo3_ffi::*;
+use std::ffi::{c_int, c_void};
+
+use super::handle::HandleRef;
+use super::raised::PyResult;
+use super::transport::TransportRef;
+use crate::core::schedulable::Schedulable;
+
+/// A callback handle, or readiness dispatched straight to a native transport
+/// (no Python handle per event).
+#[derive(Clone)]
+pub enum ReadyItem {
+    Handle(HandleRef),
+    /// The transport's socket is readable.
+    Read(TransportRef),
+    /// The transport's socket is writable.
+    Write(TransportRef),
+}
+
+impl ReadyItem {
+    pub fn run(self) -> PyResult<()> {
+        match self {
+            ReadyItem::Handle(handle) => handle.run(),
+            ReadyItem::Read(transport) => transport.on_readable(),
+            ReadyItem::Write(transport) => transport.on_writable(),
+        }
+    }
+
+    /// The handle, when this is one (debug-mode bookkeeping).
+    pub fn handle(&self) -> Option<&HandleRef> {
+        match self {
+            ReadyItem::Handle(handle) => Some(handle),
+            _ => None,
+        }
+    }
+
+    /// Reports what the item references to the GC, on behalf of the loop.
+    pub fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
+        match self {
+            ReadyItem::Handle(handle) => handle.visit_engine_held(visit, arg),
+            // SAFETY: the transport is live (we hold a reference) and tracked.
+            ReadyItem::Read(t) | ReadyItem::Write(t) => unsafe { visit(t.as_ptr(), arg) },
+        }
+    }
+}
+
+impl Schedulable for ReadyItem {
+    #[inline]
+    fn is_cancelled(&self) -> bool {
+        match self {
+            ReadyItem::Handle(handle) => handle.is_cancelled(),
+            ReadyItem::Read(transport) => !transport.wants_read(),
+            ReadyItem::Write(transport) => !transport.wants_write(),
+        }
+    }
+
+    #[inline]
+    fn unscheduled(&self) {
+        if let ReadyItem::Handle(handle) = self {
+            handle.unscheduled();
+        }
+    }
+}
