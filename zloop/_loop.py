@@ -1,10 +1,12 @@
 """``zloop.Loop``: the native engine plus asyncio's own choreography."""
 
 import selectors
+import socket
 import sys
 import threading
 import weakref
-from asyncio import base_events, events, futures, sslproto, unix_events
+from asyncio import base_events, constants, events, futures, sslproto, trsock, unix_events
+from asyncio.log import logger
 
 from . import _support, _zloop
 from ._signal_handlers import SignalHandlers
@@ -83,6 +85,89 @@ class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
         if waiter is not None:
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)
         return transport
+
+    def _start_serving(
+        self,
+        protocol_factory,
+        sock,
+        sslcontext=None,
+        server=None,
+        backlog=100,
+        ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT,
+    ):
+        """Accept connections on ``sock`` with the native accept loop."""
+        args = (protocol_factory, sock, sslcontext, server, backlog)
+        timeouts = (ssl_handshake_timeout, ssl_shutdown_timeout)
+
+        def on_connection(fd):
+            self._accepted(fd, *args, *timeouts)
+
+        def on_resource_error(exc):
+            # Out of fds or memory: pause accepting and retry, as asyncio does.
+            self.call_exception_handler(
+                {
+                    "message": "socket.accept() out of system resource",
+                    "exception": exc,
+                    "socket": trsock.TransportSocket(sock),
+                }
+            )
+            self._remove_reader(sock.fileno())
+            self.call_later(constants.ACCEPT_RETRY_DELAY, self._start_serving, *args, *timeouts)
+
+        acceptor = _zloop.Acceptor(sock.fileno(), backlog, on_connection, on_resource_error)
+        self._add_reader(sock.fileno(), acceptor)
+
+    def _accepted(
+        self,
+        fd,
+        protocol_factory,
+        sock,
+        sslcontext,
+        server,
+        backlog,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+    ):
+        """A connection the native accept loop took: build its transport."""
+        conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
+        try:
+            extra = {"peername": conn.getpeername()}
+        except OSError:
+            extra = {}
+        if self._debug:
+            logger.debug("%r got a new connection from %r: %r", server, extra.get("peername"), conn)
+        if sslcontext:
+            # The TLS handshake is awaited; asyncio's coroutine does it.
+            self.create_task(
+                self._accept_connection2(
+                    protocol_factory,
+                    conn,
+                    extra,
+                    sslcontext,
+                    server,
+                    ssl_handshake_timeout,
+                    ssl_shutdown_timeout,
+                )
+            )
+            return
+        protocol = None
+        try:
+            protocol = protocol_factory()
+            self._make_socket_transport(conn, protocol, extra=extra, server=server)
+        except (SystemExit, KeyboardInterrupt):
+            conn.close()
+            raise
+        except BaseException as exc:
+            conn.close()
+            if self._debug:
+                context = {
+                    "message": "Error on transport creation for incoming connection",
+                    "exception": exc,
+                }
+                if protocol is not None:
+                    context["protocol"] = protocol
+                self.call_exception_handler(context)
 
     def _make_ssl_transport(
         self,

@@ -116,8 +116,11 @@ def server_detach(server, transport):
 
 
 def unclosed_transport(transport):
-    warnings.warn(f"unclosed transport {transport!r}", ResourceWarning, source=transport)
-    transport._sock.close()
+    """``__del__`` of a transport nobody closed: warn, close the socket."""
+    sock = transport._sock
+    if not sys.is_finalizing():  # warnings cannot import anything at shutdown
+        warnings.warn(f"unclosed transport {transport!r}", ResourceWarning, source=transport)
+    sock.close()
 
 
 def transport_socket(sock):

@@ -1,5 +1,6 @@
 //! The CPython adapter: the only code that touches `pyo3-ffi`.
 
+mod acceptor;
 mod args;
 mod event_loop;
 mod handle;
@@ -46,6 +47,7 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"TimerHandle", timer_handle::ready()?)?;
     add_type(&module, c"Loop", event_loop::ready()?)?;
     add_type(&module, c"Transport", transport::ready()?)?;
+    add_type(&module, c"Acceptor", acceptor::ready()?)?;
     Ok(module)
 }
 

@@ -1,0 +1,183 @@
+//! `Acceptor`: the native accept loop of a listening socket.
+//!
+//! It is the reader callback of the listening fd: each call accepts up to
+//! `backlog` connections with `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` and
+//! hands each new fd to `on_connection(fd)` (the Python edge builds the
+//! protocol and transport). Running out of descriptors or memory (EMFILE,
+//! ENFILE, ENOBUFS, ENOMEM) goes to `on_resource_error(exc)`, which pauses
+//! accepting as asyncio does, so the server keeps serving.
+
+use pyo3_ffi::*;
+use std::ffi::{c_int, c_void};
+use std::os::fd::{IntoRawFd, RawFd};
+use std::ptr;
+
+use super::owned::{clear_slot, Owned};
+use super::raised::{self, raise_io, raise_static, PyResult, Raised};
+use super::type_object::{ffi_edge, new_type};
+use crate::core::sys;
+
+#[repr(C)]
+pub struct AcceptorObject {
+    ob_base: PyObject,
+    on_connection: *mut PyObject,
+    on_resource_error: *mut PyObject,
+    fd: RawFd,
+    backlog: usize,
+}
+
+pub static mut ACCEPTOR_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+
+fn is_resource_error(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
+    )
+}
+
+/// One readable event of the listening socket.
+fn accept_ready(obj: *mut AcceptorObject) -> PyResult<()> {
+    // SAFETY: obj is a live Acceptor (the caller holds a reference).
+    let (fd, backlog) = unsafe { ((*obj).fd, (*obj).backlog) };
+    for _ in 0..backlog.max(1) {
+        match sys::accept(fd) {
+            Ok(conn) => {
+                let conn = conn.into_raw_fd();
+                // SAFETY: the callback slot is live; the int is a new reference.
+                unsafe {
+                    let callback = Owned::from_borrowed((*obj).on_connection);
+                    let arg = Owned::from_new(PyLong_FromLong(conn as _));
+                    let arg = match arg {
+                        Ok(arg) => arg,
+                        Err(Raised) => {
+                            libc::close(conn);
+                            return Err(Raised);
+                        }
+                    };
+                    Owned::from_new(PyObject_CallOneArg(callback.as_ptr(), arg.as_ptr()))?;
+                }
+            }
+            Err(e) if sys::would_block(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => {
+                return Ok(());
+            }
+            Err(e) if e.raw_os_error().is_some_and(is_resource_error) => {
+                raise_io(&e);
+                let Some(exc) = raised::take_pending() else {
+                    return Err(Raised);
+                };
+                // SAFETY: the callback slot is live; exc is owned.
+                unsafe {
+                    let callback = Owned::from_borrowed((*obj).on_resource_error);
+                    Owned::from_new(PyObject_CallOneArg(callback.as_ptr(), exc.as_ptr()))?;
+                }
+                return Ok(());
+            }
+            // Anything else goes to the exception handler, as asyncio's
+            // `_accept_connection` lets it.
+            Err(e) => return Err(raise_io(&e)),
+        }
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn tp_call(
+    slf: *mut PyObject,
+    _args: *mut PyObject,
+    _kw: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| accept_ready(slf.cast()).map(|_| Owned::none()))
+}
+
+/// `Acceptor(fd, backlog, on_connection, on_resource_error)`.
+unsafe extern "C" fn tp_new(
+    tp: *mut PyTypeObject,
+    args: *mut PyObject,
+    _kw: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: args is the positional tuple CPython passes to tp_new.
+        unsafe {
+            if PyTuple_GET_SIZE(args) != 4 {
+                return Err(raise_static(
+                    PyExc_TypeError,
+                    c"Acceptor(fd, backlog, on_connection, on_resource_error)",
+                ));
+            }
+            let fd = super::args::fileobj_to_fd(PyTuple_GET_ITEM(args, 0))?;
+            let backlog = PyLong_AsSsize_t(PyTuple_GET_ITEM(args, 1));
+            if backlog == -1 && !PyErr_Occurred().is_null() {
+                return Err(Raised);
+            }
+            let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
+            let obj = Owned::from_new(alloc(tp, 0))?;
+            let a = obj.as_ptr().cast::<AcceptorObject>();
+            (*a).fd = fd;
+            (*a).backlog = backlog.max(1) as usize;
+            (*a).on_connection = Owned::from_borrowed(PyTuple_GET_ITEM(args, 2)).into_ptr();
+            (*a).on_resource_error = Owned::from_borrowed(PyTuple_GET_ITEM(args, 3)).into_ptr();
+            Ok(obj)
+        }
+    })
+}
+
+unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
+    let obj = slf.cast::<AcceptorObject>();
+    // SAFETY: the GC passes a live object; each slot is null or live.
+    unsafe {
+        for field in [(*obj).on_connection, (*obj).on_resource_error] {
+            if !field.is_null() {
+                let rc = visit(field, arg);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
+    let obj = slf.cast::<AcceptorObject>();
+    // SAFETY: each slot is null or owned.
+    unsafe {
+        clear_slot(&mut (*obj).on_connection);
+        clear_slot(&mut (*obj).on_resource_error);
+    }
+    0
+}
+
+unsafe extern "C" fn dealloc(slf: *mut PyObject) {
+    // SAFETY: last reference gone: untrack, release the slots, free.
+    unsafe {
+        PyObject_GC_UnTrack(slf.cast());
+        clear(slf);
+        if let Some(free) = (*Py_TYPE(slf)).tp_free {
+            free(slf.cast());
+        }
+    }
+}
+
+/// Fills and readies the static `Acceptor` type.
+pub fn ready() -> PyResult<*mut PyTypeObject> {
+    // SAFETY: called once at import with the GIL held.
+    unsafe {
+        let tp = ptr::addr_of_mut!(ACCEPTOR_TYPE);
+        new_type(
+            tp,
+            c"zloop._zloop.Acceptor",
+            std::mem::size_of::<AcceptorObject>(),
+            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+        );
+        (*tp).tp_doc =
+            c"The native accept loop of a listening socket (its reader callback).".as_ptr();
+        (*tp).tp_new = Some(tp_new);
+        (*tp).tp_call = Some(tp_call);
+        (*tp).tp_dealloc = Some(dealloc);
+        (*tp).tp_traverse = Some(traverse);
+        (*tp).tp_clear = Some(clear);
+        if PyType_Ready(tp) < 0 {
+            return Err(Raised);
+        }
+        Ok(tp)
+    }
+}
