@@ -13,7 +13,8 @@ reloader processes uvicorn spawns. ``ZLOOP_SUITE_LOOP`` names the loop:
     ``"zloop:new_event_loop"`` (stored on the instance, so it is pickled into
     spawned worker and reloader processes), and the suite's helper
     ``tests.utils.get_asyncio_default_loop_per_os`` (what the loop-selection
-    tests expect asyncio's default loop to be) answers ``zloop.Loop``.
+    tests expect asyncio's default loop to be) answers a class that stands
+    for ``zloop.Loop`` in ``isinstance`` under the stock class's name.
 
 Servers check the loop they run on (``Server.serve``) and log each check to
 ``ZLOOP_SUITE_CHECKS`` (one line per server: "<pid> <loop type>") so the
@@ -123,9 +124,24 @@ def _patch_tests_utils(module) -> None:
     if mod is None or not hasattr(module, "get_asyncio_default_loop_per_os"):
         return
 
-    @functools.wraps(module.get_asyncio_default_loop_per_os)
+    original = module.get_asyncio_default_loop_per_os
+    # The class answers isinstance() for the loop under test but keeps the
+    # stock class's name, which pytest puts in parametrized test ids: the ids
+    # must stay those of the asyncio run for the two runs to be compared.
+    stock = original()
+
+    class _Meta(type):
+        def __instancecheck__(cls, instance):
+            return isinstance(instance, mod.Loop)
+
+        def __subclasscheck__(cls, subclass):
+            return issubclass(subclass, mod.Loop)
+
+    default_loop = _Meta(stock.__name__, (), {"__module__": __name__, "__doc__": f"{mod.__name__}.Loop"})
+
+    @functools.wraps(original)
     def get_asyncio_default_loop_per_os():
-        return mod.Loop
+        return default_loop
 
     module.get_asyncio_default_loop_per_os = get_asyncio_default_loop_per_os
 

@@ -49,6 +49,12 @@ pub struct TransportObject {
     server: *mut PyObject,
     extra: *mut PyObject,
     empty_waiter: *mut PyObject,
+    /// Contexts copied when reading / writing was registered: asyncio runs
+    /// each reader and writer callback in the context of its `_add_reader`
+    /// / `_add_writer` call, so protocol callbacks see the context the
+    /// connection was set up in.
+    read_context: *mut PyObject,
+    write_context: *mut PyObject,
     state: *mut TransportState,
 }
 
@@ -143,11 +149,13 @@ impl TransportRef {
         if st.conn_lost.get() > 0 || !st.reading.get() {
             return Ok(());
         }
-        if st.buffered.get() {
-            read_into_protocol_buffer(slf)
-        } else {
-            read_bytes(slf)
-        }
+        in_context(slf, Direction::Read, || {
+            if st.buffered.get() {
+                read_into_protocol_buffer(slf)
+            } else {
+                read_bytes(slf)
+            }
+        })
     }
 
     pub fn on_writable(&self) -> PyResult<()> {
@@ -156,8 +164,55 @@ impl TransportRef {
         if st.conn_lost.get() > 0 || !st.writing.get() {
             return Ok(());
         }
-        flush(slf)
+        in_context(slf, Direction::Write, || flush(slf))
     }
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Read,
+    Write,
+}
+
+/// Runs `f` inside the context captured when `direction` was registered.
+fn in_context(
+    slf: *mut PyObject,
+    direction: Direction,
+    f: impl FnOnce() -> PyResult<()>,
+) -> PyResult<()> {
+    // SAFETY: slf is live; the slot is null or a live Context, re-owned for
+    // the call because the callback may register again (replacing it).
+    unsafe {
+        let obj = obj_of(slf);
+        let slot = match direction {
+            Direction::Read => (*obj).read_context,
+            Direction::Write => (*obj).write_context,
+        };
+        if slot.is_null() {
+            return f();
+        }
+        let context = Owned::from_borrowed(slot);
+        if PyContext_Enter(context.as_ptr()) < 0 {
+            return Err(Raised);
+        }
+        let result = f();
+        if PyContext_Exit(context.as_ptr()) < 0 {
+            return Err(Raised);
+        }
+        result
+    }
+}
+
+/// Replaces a context slot with a copy of the current context.
+fn capture_context(slot: *mut *mut PyObject) -> PyResult<()> {
+    // SAFETY: slot is a field of a live transport holding null or an owned
+    // reference; the new copy is owned.
+    unsafe {
+        let copy = Owned::from_new(PyContext_CopyCurrent())?;
+        clear_slot(slot);
+        *slot = copy.into_ptr();
+    }
+    Ok(())
 }
 
 // --- engine registration ---------------------------------------------------
@@ -181,6 +236,8 @@ fn start_reading(slf: *mut PyObject) -> PyResult<()> {
     let Some(lp) = loop_of(slf) else {
         return Ok(());
     };
+    // SAFETY: slf is live; the slot belongs to it.
+    capture_context(unsafe { &mut (*obj_of(slf)).read_context })?;
     let result = lp
         .engine()
         .borrow_mut()
@@ -217,6 +274,8 @@ fn start_writing(slf: *mut PyObject) -> PyResult<()> {
     let Some(lp) = loop_of(slf) else {
         return Ok(());
     };
+    // SAFETY: slf is live; the slot belongs to it.
+    capture_context(unsafe { &mut (*obj_of(slf)).write_context })?;
     let result = lp
         .engine()
         .borrow_mut()
@@ -1243,6 +1302,8 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
             (*obj).server,
             (*obj).extra,
             (*obj).empty_waiter,
+            (*obj).read_context,
+            (*obj).write_context,
         ] {
             if !field.is_null() {
                 let rc = visit(field, arg);
@@ -1264,6 +1325,8 @@ unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
         clear_slot(&mut (*obj).server);
         clear_slot(&mut (*obj).extra);
         clear_slot(&mut (*obj).empty_waiter);
+        clear_slot(&mut (*obj).read_context);
+        clear_slot(&mut (*obj).write_context);
         clear_slot(&mut (*obj).sock);
         clear_slot(&mut (*obj).loop_);
     }
