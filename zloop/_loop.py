@@ -169,6 +169,35 @@ class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
                     context["protocol"] = protocol
                 self.call_exception_handler(context)
 
+    async def sock_recv(self, sock, n):
+        """Receive up to ``n`` bytes from the non-blocking socket ``sock``."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        result = self._sock_recv_native(sock, n)
+        if result.__class__ is bytes:
+            return result
+        return await result
+
+    async def sock_recv_into(self, sock, buf):
+        """Receive into ``buf``; returns the number of bytes received."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        result = self._sock_recv_into_native(sock, buf)
+        if result.__class__ is int:
+            return result
+        return await result
+
+    async def sock_sendall(self, sock, data):
+        """Send all of ``data`` to the non-blocking socket ``sock``."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        pending = self._sock_sendall_native(sock, data)
+        if pending is not None:
+            return await pending
+
     def _make_ssl_transport(
         self,
         rawsock,

@@ -476,7 +476,7 @@ unsafe extern "C" fn release_engine(slf: *mut PyObject, _: *mut PyObject) -> *mu
 }
 
 #[derive(Clone, Copy)]
-enum Direction {
+pub enum Direction {
     Reader,
     Writer,
 }
@@ -510,7 +510,7 @@ fn release_io(item: ReadyItem) -> PyResult<()> {
 }
 
 /// `_add_reader`/`_add_writer`: watch an fd with a new handle, returned.
-fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
+pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
     if args.len() < 2 {
         return Err(missing(
             direction.name(true),
@@ -569,6 +569,63 @@ fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -
         }
         None => Ok(bool_object(false)),
     }
+}
+
+unsafe extern "C" fn sock_recv_native(
+    slf: *mut PyObject,
+    argv: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let args = unsafe { positional(argv, n) };
+        if args.len() != 2 {
+            return Err(missing(
+                "_sock_recv_native",
+                &["sock", "n"],
+                args.len().min(2),
+            ));
+        }
+        super::sock_op::sock_recv(slf, args[0], args[1])
+    })
+}
+
+unsafe extern "C" fn sock_recv_into_native(
+    slf: *mut PyObject,
+    argv: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let args = unsafe { positional(argv, n) };
+        if args.len() != 2 {
+            return Err(missing(
+                "_sock_recv_into_native",
+                &["sock", "buf"],
+                args.len().min(2),
+            ));
+        }
+        super::sock_op::sock_recv_into(slf, args[0], args[1])
+    })
+}
+
+unsafe extern "C" fn sock_sendall_native(
+    slf: *mut PyObject,
+    argv: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let args = unsafe { positional(argv, n) };
+        if args.len() != 2 {
+            return Err(missing(
+                "_sock_sendall_native",
+                &["sock", "data"],
+                args.len().min(2),
+            ));
+        }
+        super::sock_op::sock_sendall(slf, args[0], args[1])
+    })
 }
 
 /// `_fd_events(fd)`: the selectors mask (EVENT_READ 1, EVENT_WRITE 2) the
@@ -849,7 +906,7 @@ const fn method(
 
 const FAST_KW: c_int = METH_FASTCALL | METH_KEYWORDS;
 
-static mut METHODS: [PyMethodDef; 21] = [
+static mut METHODS: [PyMethodDef; 24] = [
     method(c"call_soon", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon }, FAST_KW,
         c"call_soon(callback, *args, context=None): run callback(*args) on the next iteration."),
     method(c"call_soon_threadsafe", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon_threadsafe }, FAST_KW,
@@ -888,6 +945,12 @@ static mut METHODS: [PyMethodDef; 21] = [
         c"_remove_reader(fd): stop watching fd for reading; True if it was watched."),
     method(c"_remove_writer", PyMethodDefPointer { PyCFunction: remove_writer }, METH_O,
         c"_remove_writer(fd): stop watching fd for writing; True if it was watched."),
+    method(c"_sock_recv_native", PyMethodDefPointer { PyCFunctionFast: sock_recv_native }, METH_FASTCALL,
+        c"_sock_recv_native(sock, n): bytes now, or a future."),
+    method(c"_sock_recv_into_native", PyMethodDefPointer { PyCFunctionFast: sock_recv_into_native }, METH_FASTCALL,
+        c"_sock_recv_into_native(sock, buf): a count now, or a future."),
+    method(c"_sock_sendall_native", PyMethodDefPointer { PyCFunctionFast: sock_sendall_native }, METH_FASTCALL,
+        c"_sock_sendall_native(sock, data): None when all was sent, or a future."),
     method(c"_fd_events", PyMethodDefPointer { PyCFunction: fd_events }, METH_O,
         c"_fd_events(fd): selectors mask of what the engine watches fd for."),
     PyMethodDef::zeroed(),

@@ -8,7 +8,9 @@ mod loop_dispatcher;
 mod names;
 mod owned;
 mod raised;
+mod read_buffer;
 mod ready_item;
+mod sock_op;
 mod timer_handle;
 mod transport;
 mod type_object;
@@ -48,6 +50,7 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"Loop", event_loop::ready()?)?;
     add_type(&module, c"Transport", transport::ready()?)?;
     add_type(&module, c"Acceptor", acceptor::ready()?)?;
+    add_type(&module, c"SockOp", sock_op::ready()?)?;
     Ok(module)
 }
 

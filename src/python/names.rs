@@ -77,6 +77,12 @@ interned! {
     S_PROTOCOL_CALL_FAILED = c"protocol_call_failed";
     S_SERVER_DETACH = c"server_detach";
     S_UNCLOSED_TRANSPORT = c"unclosed_transport";
+    S_DONE = c"done";
+    S_CANCELLED = c"cancelled";
+    S_REMOVE_READER = c"remove_reader";
+    S_REMOVE_WRITER = c"remove_writer";
+    S_ENSURE_FD_NO_TRANSPORT = c"_ensure_fd_no_transport";
+    S_ADD_DONE_CALLBACK = c"add_done_callback";
 }
 
 /// `asyncio.Future` (the C `_asyncio.Future` where available).

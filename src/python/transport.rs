@@ -20,21 +20,14 @@ use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
+use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::type_object::{ffi_edge, new_type};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
-/// asyncio's `max_size`: at most this much is read per readable event.
-const MAX_READ: usize = 256 * 1024;
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
 const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
-
-thread_local! {
-    /// Where reads land before they are copied into a bytes object of the
-    /// exact size (one buffer per loop thread).
-    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_READ]);
-}
 
 #[repr(C)]
 pub struct TransportObject {
@@ -373,34 +366,18 @@ fn fatal_os_error(slf: *mut PyObject, err: &io::Error, message: &CStr) -> PyResu
 // --- reading -----------------------------------------------------------------
 
 fn read_bytes(slf: *mut PyObject) -> PyResult<()> {
-    let fd = state(slf).fd;
-    let data = READ_BUFFER.with(|buffer| {
-        let mut buffer = buffer.borrow_mut();
-        match sys::recv(fd, &mut buffer[..]) {
-            // SAFETY: the first n bytes of the buffer were just filled.
-            Ok(n) if n > 0 => Some(Ok(unsafe {
-                Owned::from_new(PyBytes_FromStringAndSize(
-                    buffer.as_ptr().cast(),
-                    n as Py_ssize_t,
-                ))
-            })),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        }
-    });
-    match data {
-        None => on_eof(slf),
-        Some(Err(e)) if sys::would_block(&e) => Ok(()),
-        Some(Err(e)) => fatal_os_error(slf, &e, c"Fatal read error on socket transport"),
-        Some(Ok(bytes)) => {
-            let bytes = bytes?;
-            match call_protocol(slf, &names::S_DATA_RECEIVED, &[bytes.as_ptr()]) {
-                Ok(_) => Ok(()),
-                Err(Raised) => {
-                    protocol_failed(slf, c"Fatal error: protocol.data_received() call failed.")
-                }
-            }
-        }
+    let bytes = match recv_bytes(state(slf).fd, MAX_READ) {
+        Ok(bytes) => bytes?,
+        Err(e) if sys::would_block(&e) => return Ok(()),
+        Err(e) => return fatal_os_error(slf, &e, c"Fatal read error on socket transport"),
+    };
+    // SAFETY: bytes is a live bytes object.
+    if unsafe { Py_SIZE(bytes.as_ptr()) } == 0 {
+        return on_eof(slf);
+    }
+    match call_protocol(slf, &names::S_DATA_RECEIVED, &[bytes.as_ptr()]) {
+        Ok(_) => Ok(()),
+        Err(Raised) => protocol_failed(slf, c"Fatal error: protocol.data_received() call failed."),
     }
 }
 

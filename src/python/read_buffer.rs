@@ -1,0 +1,42 @@
+//! Reads into a per-thread buffer, then into a bytes object of the exact
+//! size: no large allocation per read, one copy of only what arrived.
+
+use pyo3_ffi::*;
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::RawFd;
+
+use super::owned::Owned;
+use super::raised::PyResult;
+use crate::core::sys;
+
+/// asyncio's `max_size`: at most this much is read per readable event.
+pub const MAX_READ: usize = 256 * 1024;
+
+thread_local! {
+    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_READ]);
+}
+
+/// `recv(fd, n)` as a bytes object (empty at EOF), or the syscall's error.
+pub fn recv_bytes(fd: RawFd, n: usize) -> io::Result<PyResult<Owned>> {
+    let to_bytes = |buf: &[u8]| {
+        // SAFETY: buf is initialized memory of buf.len() bytes; the result is
+        // a new reference or null.
+        unsafe {
+            Owned::from_new(PyBytes_FromStringAndSize(
+                buf.as_ptr().cast(),
+                buf.len() as Py_ssize_t,
+            ))
+        }
+    };
+    if n > MAX_READ {
+        let mut buffer = vec![0u8; n];
+        let got = sys::recv(fd, &mut buffer)?;
+        return Ok(to_bytes(&buffer[..got]));
+    }
+    READ_BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        let got = sys::recv(fd, &mut buffer[..n])?;
+        Ok(to_bytes(&buffer[..got]))
+    })
+}
