@@ -47,6 +47,28 @@ def _transport_extra(sock, extra):
     return info
 
 
+def _is_numeric_address(host, port):
+    """Whether getaddrinfo(host, port) needs no name or service lookup."""
+    if isinstance(port, str):
+        if not port.isdigit():
+            return False
+    elif port is not None and not isinstance(port, int):
+        return False
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str):
+        return False
+    for family, text in ((socket.AF_INET, host), (socket.AF_INET6, host.partition("%")[0])):
+        try:
+            socket.inet_pton(family, text)
+        except OSError:
+            continue
+        return True
+    return False
+
+
 class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
     """An asyncio event loop whose engine is Rust.
 
@@ -197,6 +219,40 @@ class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
         pending = self._sock_sendall_native(sock, data)
         if pending is not None:
             return await pending
+
+    async def sock_connect(self, sock, address):
+        """Connect the non-blocking socket ``sock`` to ``address``."""
+        base_events._check_ssl_socket(sock)
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        if sock.family == socket.AF_INET or (
+            base_events._HAS_IPv6 and sock.family == socket.AF_INET6
+        ):
+            resolved = await self._ensure_resolved(
+                address, family=sock.family, type=sock.type, proto=sock.proto, loop=self
+            )
+            _, _, _, _, address = resolved[0]
+        pending = self._sock_connect_native(sock, address)
+        if pending is not None:
+            return await pending
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        """``socket.getaddrinfo`` off the loop thread, except for numeric
+        hosts and ports, which resolve without a lookup and are answered at
+        once."""
+        if not self._debug and _is_numeric_address(host, port):
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        return await super().getaddrinfo(
+            host, port, family=family, type=type, proto=proto, flags=flags
+        )
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        """``socket.getnameinfo`` off the loop thread, unless both the host and
+        the port are asked for numerically."""
+        numeric = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        if flags & numeric == numeric:
+            return socket.getnameinfo(sockaddr, flags)
+        return await super().getnameinfo(sockaddr, flags)
 
     def _make_ssl_transport(
         self,

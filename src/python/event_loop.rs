@@ -628,6 +628,25 @@ unsafe extern "C" fn sock_sendall_native(
     })
 }
 
+unsafe extern "C" fn sock_connect_native(
+    slf: *mut PyObject,
+    argv: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let args = unsafe { positional(argv, n) };
+        if args.len() != 2 {
+            return Err(missing(
+                "_sock_connect_native",
+                &["sock", "address"],
+                args.len().min(2),
+            ));
+        }
+        super::sock_op::sock_connect(slf, args[0], args[1])
+    })
+}
+
 /// `_fd_events(fd)`: the selectors mask (EVENT_READ 1, EVENT_WRITE 2) the
 /// engine watches fd with, 0 when it does not.
 unsafe extern "C" fn fd_events(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
@@ -906,7 +925,7 @@ const fn method(
 
 const FAST_KW: c_int = METH_FASTCALL | METH_KEYWORDS;
 
-static mut METHODS: [PyMethodDef; 24] = [
+static mut METHODS: [PyMethodDef; 25] = [
     method(c"call_soon", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon }, FAST_KW,
         c"call_soon(callback, *args, context=None): run callback(*args) on the next iteration."),
     method(c"call_soon_threadsafe", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon_threadsafe }, FAST_KW,
@@ -951,6 +970,8 @@ static mut METHODS: [PyMethodDef; 24] = [
         c"_sock_recv_into_native(sock, buf): a count now, or a future."),
     method(c"_sock_sendall_native", PyMethodDefPointer { PyCFunctionFast: sock_sendall_native }, METH_FASTCALL,
         c"_sock_sendall_native(sock, data): None when all was sent, or a future."),
+    method(c"_sock_connect_native", PyMethodDefPointer { PyCFunctionFast: sock_connect_native }, METH_FASTCALL,
+        c"_sock_connect_native(sock, address): None when connected, or a future."),
     method(c"_fd_events", PyMethodDefPointer { PyCFunction: fd_events }, METH_O,
         c"_fd_events(fd): selectors mask of what the engine watches fd for."),
     PyMethodDef::zeroed(),

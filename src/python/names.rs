@@ -83,6 +83,7 @@ interned! {
     S_REMOVE_WRITER = c"remove_writer";
     S_ENSURE_FD_NO_TRANSPORT = c"_ensure_fd_no_transport";
     S_ADD_DONE_CALLBACK = c"add_done_callback";
+    S_CONNECT_EX = c"connect_ex";
 }
 
 /// `asyncio.Future` (the C `_asyncio.Future` where available).

@@ -29,6 +29,9 @@ enum Work {
     RecvInto,
     /// Send the rest of `data`, starting at the offset.
     SendAll(Vec<u8>, Cell<usize>),
+    /// A non-blocking connect in progress: `SO_ERROR` decides; `target`
+    /// holds the address for the error message.
+    Connect,
     /// Done callback of the future: stop watching the fd (reader or writer)
     /// unless its handle was cancelled.
     Unwatch(Direction),
@@ -178,8 +181,66 @@ fn run(op: *mut SockOpObject) -> PyResult<()> {
             Err(e) if sys::would_block(&e) => Ok(()),
             Err(e) => fail(future, &e),
         },
+        Work::Connect => match sys::socket_error(fd) {
+            // SAFETY: Py_None is immortal.
+            Ok(0) => settle(future, &names::S_SET_RESULT, unsafe { Py_None() }),
+            Ok(errno) => {
+                let exc = connect_failed(errno, target)?;
+                settle(future, &names::S_SET_EXCEPTION, exc.as_ptr())
+            }
+            Err(e) if sys::would_block(&e) => Ok(()),
+            Err(e) => fail(future, &e),
+        },
         Work::Unwatch(_) => Ok(()),
     }
+}
+
+/// `OSError(errno, f'Connect call failed {address}')`, as asyncio words it.
+fn connect_failed(errno: i32, address: *mut PyObject) -> PyResult<Owned> {
+    // SAFETY: address is live; all results are owned new references.
+    unsafe {
+        let shown = Owned::from_new(PyObject_Str(address))?;
+        let text = format!("Connect call failed {}", super::args::utf8(shown.as_ptr())?);
+        let message = std::ffi::CString::new(text).unwrap_or_default();
+        let message = Owned::from_new(PyUnicode_FromString(message.as_ptr()))?;
+        let code = Owned::from_new(PyLong_FromLong(errno as _))?;
+        let args = Owned::from_new(PyTuple_Pack(2, code.as_ptr(), message.as_ptr()))?;
+        Owned::from_new(PyObject_Call(PyExc_OSError, args.as_ptr(), null_mut()))
+    }
+}
+
+/// `Loop._sock_connect_native(sock, address)`: None when connected at
+/// once, else a future settled when the connect completes.
+pub fn sock_connect(
+    lp: *mut PyObject,
+    sock: *mut PyObject,
+    address: *mut PyObject,
+) -> PyResult<Owned> {
+    let fd = super::args::fileobj_to_fd(sock)?;
+    // SAFETY: sock is live; `connect_ex` returns the errno as an int (the
+    // address is parsed by the socket module, whatever its family).
+    let errno = unsafe {
+        let r = Owned::from_new(PyObject_CallMethodOneArg(
+            sock,
+            names::S_CONNECT_EX.get(),
+            address,
+        ))?;
+        let v = PyLong_AsLong(r.as_ptr());
+        if v == -1 && !PyErr_Occurred().is_null() {
+            return Err(Raised);
+        }
+        v as i32
+    };
+    if errno == 0 {
+        return Ok(Owned::none());
+    }
+    if errno != libc::EINPROGRESS && errno != libc::EAGAIN && errno != libc::EINTR {
+        // Failed at once: the errno's own message, as socket.connect() says it.
+        return Err(raise_io(&std::io::Error::from_raw_os_error(errno)));
+    }
+    let future = create_future(lp)?;
+    let op = new_op(lp, future.as_ptr(), address, fd, Work::Connect)?;
+    wait_for(lp, &future, fd, op, Direction::Writer)
 }
 
 /// Registers `op` as the fd's reader/writer and the future's done callback.
