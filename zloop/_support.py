@@ -6,6 +6,7 @@ import warnings
 from asyncio import base_events, format_helpers, trsock
 from asyncio.log import logger
 
+from . import _zloop
 from ._zloop import TimerHandle
 
 if sys.version_info >= (3, 13):
@@ -126,3 +127,6 @@ def unclosed_transport(transport):
 def transport_socket(sock):
     """The ``socket`` extra of a transport: asyncio's restricted wrapper."""
     return trsock.TransportSocket(sock)
+
+
+_zloop._register_support(sys.modules[__name__])

@@ -21,12 +21,33 @@ use std::ptr;
 use owned::Owned;
 use raised::{PyResult, Raised};
 
+unsafe extern "C" fn register_support(
+    _module: *mut PyObject,
+    support: *mut PyObject,
+) -> *mut PyObject {
+    names::register_support(support);
+    Owned::none().into_ptr()
+}
+
+static mut MODULE_METHODS: [PyMethodDef; 2] = [
+    PyMethodDef {
+        ml_name: c"_register_support".as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: register_support,
+        },
+        ml_flags: METH_O,
+        ml_doc: c"Called by zloop._support at import: the Python helpers of the cold paths."
+            .as_ptr(),
+    },
+    PyMethodDef::zeroed(),
+];
+
 static mut MODULE_DEF: PyModuleDef = PyModuleDef {
     m_base: PyModuleDef_HEAD_INIT,
     m_name: c"zloop._zloop".as_ptr(),
     m_doc: c"zloop's native engine: Loop, Handle and TimerHandle.".as_ptr(),
     m_size: -1,
-    m_methods: ptr::null_mut(),
+    m_methods: ptr::addr_of_mut!(MODULE_METHODS).cast(),
     m_slots: ptr::null_mut(),
     m_traverse: None,
     m_clear: None,

@@ -141,8 +141,15 @@ pub fn init() -> PyResult<()> {
     Ok(())
 }
 
-/// `zloop._support`, imported on first use (it imports asyncio internals
-/// that are only needed on cold paths).
+/// Remembers `zloop._support` (the package registers it at import), so
+/// reaching it never goes through `__import__`: finalizers can run in frames
+/// without builtins.
+pub fn register_support(module: *mut PyObject) {
+    // SAFETY: module is a live object; the reference is kept for the process.
+    SUPPORT.set(unsafe { Owned::from_borrowed(module) });
+}
+
+/// `zloop._support` (imported here only if the package did not register it).
 pub fn support() -> PyResult<*mut PyObject> {
     let cached = SUPPORT.get();
     if !cached.is_null() {
