@@ -17,33 +17,31 @@ class _EngineSelectorView:
     selector (``get_key(fd).events``, for their repr) from the native engine."""
 
     def __init__(self, loop):
-        self._loop = weakref.ref(loop)
+        self._loop = loop
 
     def get_key(self, fileobj):
-        loop = self._loop()
         fd = selectors._fileobj_to_fd(fileobj)
-        events_mask = loop._fd_events(fd) if loop is not None else 0
+        events_mask = self._loop._fd_events(fd)
         if not events_mask:
             raise KeyError(f"{fileobj!r} is not registered")
         return selectors.SelectorKey(fileobj, fd, events_mask, None)
 
-    def close(self):
-        pass
+
+def _address(sock, which):
+    """``sock.getsockname()``/``getpeername()``, None when the socket says no."""
+    try:
+        return getattr(sock, which)()
+    except OSError:
+        return None
 
 
 def _transport_extra(sock, extra):
     """The extra-info mapping of a socket transport, as asyncio builds it."""
     info = dict(extra) if extra else {}
     info["socket"] = _support.transport_socket(sock)
-    try:
-        info["sockname"] = sock.getsockname()
-    except OSError:
-        info["sockname"] = None
+    info["sockname"] = _address(sock, "getsockname")
     if "peername" not in info:
-        try:
-            info["peername"] = sock.getpeername()
-        except OSError:
-            info["peername"] = None
+        info["peername"] = _address(sock, "getpeername")
     return info
 
 
@@ -153,12 +151,9 @@ class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
     ):
         """A connection the native accept loop took: build its transport."""
         conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
-        try:
-            extra = {"peername": conn.getpeername()}
-        except OSError:
-            extra = {}
+        extra = {"peername": _address(conn, "getpeername")}
         if self._debug:
-            logger.debug("%r got a new connection from %r: %r", server, extra.get("peername"), conn)
+            logger.debug("%r got a new connection from %r: %r", server, extra["peername"], conn)
         if sslcontext:
             # The TLS handshake is awaited; asyncio's coroutine does it.
             self.create_task(

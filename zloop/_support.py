@@ -119,8 +119,7 @@ def server_detach(server, transport):
 def unclosed_transport(transport):
     """``__del__`` of a transport nobody closed: warn, close the socket."""
     sock = transport._sock
-    if not sys.is_finalizing():  # warnings cannot import anything at shutdown
-        warnings.warn(f"unclosed transport {transport!r}", ResourceWarning, source=transport)
+    warnings.warn(f"unclosed transport {transport!r}", ResourceWarning, source=transport)
     sock.close()
 
 

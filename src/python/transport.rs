@@ -1316,7 +1316,12 @@ unsafe extern "C" fn finalize(slf: *mut PyObject) {
     // SAFETY: called by CPython with the object still intact; the pending
     // exception is saved and restored around the Python call.
     unsafe {
-        if (*obj_of(slf)).sock.is_null() || (*obj_of(slf)).state.is_null() {
+        // At interpreter shutdown warnings cannot be issued (nothing can be
+        // imported); the socket object closes itself when it goes.
+        if (*obj_of(slf)).sock.is_null()
+            || (*obj_of(slf)).state.is_null()
+            || super::type_object::interpreter_finalizing()
+        {
             return;
         }
         let saved = raised::take_pending();

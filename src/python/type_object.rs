@@ -65,3 +65,20 @@ pub fn ffi_edge_int<F: FnOnce() -> PyResult<()>>(f: F) -> c_int {
         }
     }
 }
+
+#[cfg(not(Py_3_13))]
+extern "C" {
+    /// Exported by CPython 3.11 and 3.12 (`Py_IsFinalizing` from 3.13 on).
+    fn _Py_IsFinalizing() -> c_int;
+}
+
+/// Whether the interpreter is shutting down (then nothing can be imported).
+pub fn interpreter_finalizing() -> bool {
+    #[cfg(Py_3_13)]
+    // SAFETY: a plain query, valid at any time with the GIL held.
+    let finalizing = unsafe { Py_IsFinalizing() };
+    #[cfg(not(Py_3_13))]
+    // SAFETY: as above (the same function under its older name).
+    let finalizing = unsafe { _Py_IsFinalizing() };
+    finalizing != 0
+}
