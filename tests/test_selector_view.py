@@ -1,0 +1,162 @@
+"""The reprs of asyncio's own Python transports (datagram endpoints, pipes)
+show what the loop watches their file descriptor for: ``read=polling`` or
+``read=idle``, ``write=<polling|idle, bufsize=N>``."""
+
+import asyncio
+import os
+import socket
+import time
+
+import pytest
+
+
+def run(loop, coro, timeout=10):
+    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+async def until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.001)
+
+
+async def settle():
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def udp_endpoint(loop):
+    transport, protocol = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    await settle()
+    return transport
+
+
+def test_datagram_transport_repr_shows_read_polling_while_reading(loop):
+    async def main():
+        transport = await udp_endpoint(loop)
+        fd = transport.get_extra_info("socket").fileno()
+        try:
+            return fd, repr(transport)
+        finally:
+            transport.close()
+            await settle()
+
+    fd, text = run(loop, main())
+    assert text == f"<_SelectorDatagramTransport fd={fd} read=polling write=<idle, bufsize=0>>"
+
+
+def test_datagram_transport_repr_shows_read_idle_while_paused(loop):
+    async def main():
+        transport = await udp_endpoint(loop)
+        fd = transport.get_extra_info("socket").fileno()
+        try:
+            transport.pause_reading()
+            paused = repr(transport)
+            transport.resume_reading()
+            return fd, paused, repr(transport)
+        finally:
+            transport.close()
+            await settle()
+
+    fd, paused, resumed = run(loop, main())
+    assert paused == f"<_SelectorDatagramTransport fd={fd} read=idle write=<idle, bufsize=0>>"
+    assert resumed == f"<_SelectorDatagramTransport fd={fd} read=polling write=<idle, bufsize=0>>"
+
+
+def test_datagram_transport_repr_shows_closing_and_read_idle_once_closed(loop):
+    async def main():
+        transport = await udp_endpoint(loop)
+        fd = transport.get_extra_info("socket").fileno()
+        transport.close()
+        closing = repr(transport)
+        await settle()
+        return fd, closing, repr(transport)
+
+    fd, closing, closed = run(loop, main())
+    assert closing == (
+        f"<_SelectorDatagramTransport closing fd={fd} read=idle write=<idle, bufsize=0>>"
+    )
+    assert closed == f"<_SelectorDatagramTransport closed fd={fd}>"
+
+
+def test_datagram_transport_repr_after_the_loop_closed_has_no_polling_state(loop):
+    async def main():
+        transport = await udp_endpoint(loop)
+        return transport, transport.get_extra_info("socket").fileno()
+
+    transport, fd = run(loop, main())
+    transport.close()
+    loop.run_until_complete(settle())
+    loop.close()
+    assert repr(transport) == f"<_SelectorDatagramTransport closed fd={fd}>"
+
+
+def test_datagram_transport_repr_of_a_connected_endpoint(loop):
+    async def main():
+        peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        peer.bind(("127.0.0.1", 0))
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                asyncio.DatagramProtocol, remote_addr=peer.getsockname()
+            )
+            await settle()
+            fd = transport.get_extra_info("socket").fileno()
+            text = repr(transport)
+            transport.close()
+            await settle()
+            return fd, text
+        finally:
+            peer.close()
+
+    fd, text = run(loop, main())
+    assert text == f"<_SelectorDatagramTransport fd={fd} read=polling write=<idle, bufsize=0>>"
+
+
+def test_read_pipe_transport_repr_shows_polling_then_idle_when_paused(loop):
+    rfd, wfd = os.pipe()
+
+    async def main():
+        transport, _ = await loop.connect_read_pipe(asyncio.Protocol, os.fdopen(rfd, "rb", 0))
+        await settle()
+        try:
+            reading = repr(transport)
+            transport.pause_reading()
+            return reading, repr(transport)
+        finally:
+            transport.close()
+            await settle()
+
+    try:
+        reading, paused = run(loop, main())
+    finally:
+        os.close(wfd)
+    assert reading == f"<_UnixReadPipeTransport fd={rfd} polling>"
+    assert paused == f"<_UnixReadPipeTransport fd={rfd} idle>"
+
+
+@pytest.mark.parametrize("fill", [False, True], ids=["empty", "backed-up"])
+def test_write_pipe_transport_repr_shows_write_polling_only_while_data_is_buffered(loop, fill):
+    rfd, wfd = os.pipe()
+
+    async def main():
+        transport, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(wfd, "wb", 0))
+        await settle()
+        try:
+            if fill:
+                transport.write(b"x" * (1 << 20))
+            return repr(transport), transport.get_write_buffer_size()
+        finally:
+            transport.abort()
+            await settle()
+
+    try:
+        text, bufsize = run(loop, main())
+    finally:
+        os.close(rfd)
+    state = "polling" if fill else "idle"
+    assert (bufsize > 0) is fill
+    assert text == f"<_UnixWritePipeTransport fd={wfd} {state} bufsize={bufsize}>"
