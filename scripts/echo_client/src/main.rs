@@ -182,6 +182,19 @@ fn proc_cpu_seconds(pid: i32) -> Option<f64> {
     Some((ut + st) / hz)
 }
 
+/// Time (seconds) the threads of `pid` spent runnable but waiting for a CPU
+/// (schedstat run_delay): a sign that other work shared the pinned CPU.
+fn proc_wait_seconds(pid: i32) -> Option<f64> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total: u64 = 0;
+    for entry in dir.flatten() {
+        if let Ok(s) = std::fs::read_to_string(entry.path().join("schedstat")) {
+            total += s.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    Some(total as f64 / 1e9)
+}
+
 fn self_cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the zeroed struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -351,7 +364,7 @@ fn on_readable(ep: &Epoll, c: &mut Conn, tok: u64, st: &mut Stats, check_every: 
                 if c.rx[..k] != c.tx[..k] {
                     return Err(format!("echo of round {} has the wrong header", c.seq));
                 }
-                if check_every > 0 && c.seq % check_every == 0 {
+                if check_every > 0 && c.seq.is_multiple_of(check_every) {
                     if c.rx != c.tx {
                         return Err(format!("echo of round {} differs from what was sent", c.seq));
                     }
@@ -425,6 +438,8 @@ fn run_client(o: ClientOpts) -> i32 {
     let mut t_end = t_begin;
     let mut done0 = 0u64;
     let mut srv0: Option<f64> = None;
+    let me = std::process::id() as i32;
+    let (mut sw0, mut cw0): (Option<f64>, Option<f64>) = (None, None);
     let mut cli0 = 0.0;
     let mut warm_rt = 0u64;
     let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; conns.len().max(1)];
@@ -473,6 +488,8 @@ fn run_client(o: ClientOpts) -> i32 {
                 warm_rt = st.completed;
                 done0 = st.completed;
                 srv0 = o.server_pid.and_then(proc_cpu_seconds);
+                sw0 = o.server_pid.and_then(proc_wait_seconds);
+                cw0 = proc_wait_seconds(me);
                 cli0 = self_cpu_seconds();
                 t0 = Instant::now();
             }
@@ -488,6 +505,12 @@ fn run_client(o: ClientOpts) -> i32 {
         }
     }
     let srv1 = o.server_pid.and_then(proc_cpu_seconds);
+    let sw1 = o.server_pid.and_then(proc_wait_seconds);
+    let cw1 = proc_wait_seconds(me);
+    let delta = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if measuring => Some(b - a),
+        _ => None,
+    };
     let cli1 = self_cpu_seconds();
     if !finished {
         t_end = Instant::now();
@@ -514,7 +537,7 @@ fn run_client(o: ClientOpts) -> i32 {
         "{{\"addr\": {}, \"connections\": {}, \"size\": {}, \"round_trips\": {}, \"elapsed_s\": {}, \
 \"rps\": {}, \"errors\": {}, \"error_messages\": [{}], \"warmup_round_trips\": {}, \"full_checks\": {}, \
 \"server_pid\": {}, \"server_cpu_s\": {}, \"server_cpu_us_per_rt\": {}, \"client_cpu_s\": {}, \
-\"client_cpu_us_per_rt\": {}}}",
+\"client_cpu_us_per_rt\": {}, \"server_wait_s\": {}, \"client_wait_s\": {}}}",
         json_str(&o.addr),
         o.conns,
         o.size,
@@ -530,6 +553,8 @@ fn run_client(o: ClientOpts) -> i32 {
         opt_f64(per_rt(server_cpu)),
         opt_f64(client_cpu),
         opt_f64(per_rt(client_cpu)),
+        opt_f64(delta(sw0, sw1)),
+        opt_f64(delta(cw0, cw1)),
     );
     if st.errors > 0 || rt == 0 {
         1
@@ -575,9 +600,9 @@ fn serve(addr_s: &str) -> ! {
     let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     loop {
         let nev = ep.wait(&mut evs, -1).unwrap_or_else(|e| die(&format!("epoll_wait: {e}")));
-        for i in 0..nev {
-            let tok = evs[i].u64;
-            let flags = evs[i].events;
+        for ev in &evs[..nev] {
+            let tok = ev.u64;
+            let flags = ev.events;
             if tok == LISTENER {
                 loop {
                     // SAFETY: null address pointers are allowed by accept4.
