@@ -14,7 +14,7 @@ use std::ptr;
 
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise_io, raise_static, PyResult, Raised};
-use super::type_object::{ffi_edge, new_type};
+use super::type_object::{ffi_edge, new_type, visit_slots};
 use crate::core::sys;
 
 #[repr(C)]
@@ -122,18 +122,14 @@ unsafe extern "C" fn tp_new(
 
 unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
     let obj = slf.cast::<AcceptorObject>();
-    // SAFETY: the GC passes a live object; each slot is null or live.
+    // SAFETY: the GC passes a live object; each slot is null or owned.
     unsafe {
-        for field in [(*obj).on_connection, (*obj).on_resource_error] {
-            if !field.is_null() {
-                let rc = visit(field, arg);
-                if rc != 0 {
-                    return rc;
-                }
-            }
-        }
+        visit_slots(
+            &[(*obj).on_connection, (*obj).on_resource_error],
+            visit,
+            arg,
+        )
     }
-    0
 }
 
 unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {

@@ -7,6 +7,7 @@
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
+use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
 use super::args::{self, context_keyword, missing, positional};
@@ -36,6 +37,9 @@ struct LoopState {
     slow_callback_duration: Cell<f64>,
     /// `_task_factory`, as `set_task_factory` stores it (None when null).
     task_factory: RefCell<Option<Owned>>,
+    /// fds of this loop's live native transports: `sock_*` only asks
+    /// `_ensure_fd_no_transport` about these.
+    transport_fds: RefCell<std::collections::HashSet<RawFd>>,
 }
 
 pub static mut LOOP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -76,6 +80,24 @@ impl LoopObject {
         if let Ok(mut engine) = self.engine().try_borrow_mut() {
             engine.note_timer_cancelled();
         }
+    }
+
+    pub fn remember_transport_fd(&self, fd: RawFd) {
+        self.state().transport_fds.borrow_mut().insert(fd);
+    }
+
+    pub fn forget_transport_fd(&self, fd: RawFd) {
+        self.state().transport_fds.borrow_mut().remove(&fd);
+    }
+
+    /// Whether a native transport of this loop may own `fd`.
+    pub fn may_have_transport(&self, fd: RawFd) -> bool {
+        self.state().transport_fds.borrow().contains(&fd)
+    }
+
+    /// `_check_closed()`, for the adapter's other types.
+    pub fn ensure_open(&self) -> PyResult<()> {
+        self.check_closed()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -495,7 +517,7 @@ impl Direction {
 /// Lets go of an item the engine no longer watches an fd with: a handle is
 /// cancelled (as asyncio cancels a replaced or removed reader), a transport
 /// learns it is no longer registered.
-fn release_io(item: ReadyItem) -> PyResult<()> {
+pub fn release_io(item: ReadyItem) -> PyResult<()> {
     match item {
         ReadyItem::Handle(handle) => handle::cancel(handle.obj()),
         ReadyItem::Read(transport) => {
@@ -504,6 +526,10 @@ fn release_io(item: ReadyItem) -> PyResult<()> {
         }
         ReadyItem::Write(transport) => {
             transport.forget_writer();
+            Ok(())
+        }
+        ReadyItem::Sock(op) => {
+            op.forget_registration();
             Ok(())
         }
     }
@@ -548,6 +574,23 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
     Ok(returned)
 }
 
+/// Stops watching `fd` in `direction` (the native `_remove_reader` /
+/// `_remove_writer`), for the loop's own callers.
+pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResult<()> {
+    let lp = LoopObject::from_ptr(slf);
+    if lp.is_closed() {
+        return Ok(());
+    }
+    let removed = {
+        let mut engine = lp.engine().borrow_mut();
+        match direction {
+            Direction::Reader => engine.remove_reader(fd),
+            Direction::Writer => engine.remove_writer(fd),
+        }
+    };
+    removed.map_or(Ok(()), release_io)
+}
+
 /// `_remove_reader`/`_remove_writer`: True when the fd was watched.
 fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
     let fd = args::fileobj_to_fd(fileobj)?;
@@ -571,81 +614,51 @@ fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -
     }
 }
 
-unsafe extern "C" fn sock_recv_native(
-    slf: *mut PyObject,
-    argv: *mut *mut PyObject,
-    n: Py_ssize_t,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, n) };
-        if args.len() != 2 {
-            return Err(missing(
-                "_sock_recv_native",
-                &["sock", "n"],
-                args.len().min(2),
-            ));
+/// A METH_FASTCALL method of the loop taking exactly two arguments, handed
+/// to `$body(slf, first, second)`.
+macro_rules! two_arg_method {
+    ($name:ident, $python_name:literal, [$a:literal, $b:literal], $body:path) => {
+        unsafe extern "C" fn $name(
+            slf: *mut PyObject,
+            argv: *mut *mut PyObject,
+            n: Py_ssize_t,
+        ) -> *mut PyObject {
+            ffi_edge(|| {
+                // SAFETY: fastcall arguments straight from CPython.
+                let args = unsafe { positional(argv, n) };
+                if args.len() != 2 {
+                    return Err(missing($python_name, &[$a, $b], args.len().min(2)));
+                }
+                $body(slf, args[0], args[1])
+            })
         }
-        super::sock_op::sock_recv(slf, args[0], args[1])
-    })
+    };
 }
 
-unsafe extern "C" fn sock_recv_into_native(
-    slf: *mut PyObject,
-    argv: *mut *mut PyObject,
-    n: Py_ssize_t,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, n) };
-        if args.len() != 2 {
-            return Err(missing(
-                "_sock_recv_into_native",
-                &["sock", "buf"],
-                args.len().min(2),
-            ));
-        }
-        super::sock_op::sock_recv_into(slf, args[0], args[1])
-    })
-}
-
-unsafe extern "C" fn sock_sendall_native(
-    slf: *mut PyObject,
-    argv: *mut *mut PyObject,
-    n: Py_ssize_t,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, n) };
-        if args.len() != 2 {
-            return Err(missing(
-                "_sock_sendall_native",
-                &["sock", "data"],
-                args.len().min(2),
-            ));
-        }
-        super::sock_op::sock_sendall(slf, args[0], args[1])
-    })
-}
-
-unsafe extern "C" fn sock_connect_native(
-    slf: *mut PyObject,
-    argv: *mut *mut PyObject,
-    n: Py_ssize_t,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, n) };
-        if args.len() != 2 {
-            return Err(missing(
-                "_sock_connect_native",
-                &["sock", "address"],
-                args.len().min(2),
-            ));
-        }
-        super::sock_op::sock_connect(slf, args[0], args[1])
-    })
-}
+two_arg_method!(
+    sock_recv_native,
+    "_sock_recv_native",
+    ["sock", "n"],
+    super::sock_op::sock_recv
+);
+two_arg_method!(
+    sock_recv_into_native,
+    "_sock_recv_into_native",
+    ["sock", "buf"],
+    super::sock_op::sock_recv_into
+);
+two_arg_method!(
+    sock_sendall_native,
+    "_sock_sendall_native",
+    ["sock", "data"],
+    super::sock_op::sock_sendall
+);
+two_arg_method!(
+    sock_connect_native,
+    "_sock_connect_native",
+    ["sock", "address"],
+    super::sock_op::sock_connect
+);
 
 /// `_fd_events(fd)`: the selectors mask (EVENT_READ 1, EVENT_WRITE 2) the
 /// engine watches fd with, 0 when it does not.
@@ -832,6 +845,7 @@ unsafe extern "C" fn loop_new(
                 thread_id: Cell::new(None),
                 slow_callback_duration: Cell::new(0.1),
                 task_factory: RefCell::new(None),
+                transport_fds: RefCell::new(std::collections::HashSet::new()),
             });
             (*obj.as_ptr().cast::<LoopObject>()).state = Box::into_raw(state);
             Ok(obj)
@@ -998,13 +1012,7 @@ static mut GETSET: [PyGetSetDef; 7] = [
         get_task_factory_attr,
         set_task_factory_attr,
     ),
-    PyGetSetDef {
-        name: ptr::null(),
-        get: None,
-        set: None,
-        doc: ptr::null(),
-        closure: ptr::null_mut(),
-    },
+    super::type_object::GETSET_END,
 ];
 
 /// Fills and readies the static `Loop` type.

@@ -112,20 +112,20 @@ impl HandleRef {
                     return rc;
                 }
             }
-            for field in [
-                (*obj).callback,
-                (*obj).arg0,
-                (*obj).args,
-                (*obj).loop_,
-                (*obj).source_traceback,
-                (*obj).repr,
-            ] {
-                if !field.is_null() {
-                    let rc = visit(field, arg);
-                    if rc != 0 {
-                        return rc;
-                    }
-                }
+            let rc = super::type_object::visit_slots(
+                &[
+                    (*obj).callback,
+                    (*obj).arg0,
+                    (*obj).args,
+                    (*obj).loop_,
+                    (*obj).source_traceback,
+                    (*obj).repr,
+                ],
+                visit,
+                arg,
+            );
+            if rc != 0 {
+                return rc;
             }
         }
         0
@@ -467,24 +467,20 @@ pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mu
     let obj = as_handle(slf);
     // SAFETY: the GC calls this with a live object; each slot is null or live.
     unsafe {
-        for field in [
-            (*obj).callback,
-            (*obj).arg0,
-            (*obj).args,
-            (*obj).context,
-            (*obj).loop_,
-            (*obj).source_traceback,
-            (*obj).repr,
-        ] {
-            if !field.is_null() {
-                let rc = visit(field, arg);
-                if rc != 0 {
-                    return rc;
-                }
-            }
-        }
+        super::type_object::visit_slots(
+            &[
+                (*obj).callback,
+                (*obj).arg0,
+                (*obj).args,
+                (*obj).context,
+                (*obj).loop_,
+                (*obj).source_traceback,
+                (*obj).repr,
+            ],
+            visit,
+            arg,
+        )
     }
-    0
 }
 
 pub unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
@@ -562,13 +558,7 @@ static mut GETSET: [PyGetSetDef; 8] = [
     getset_ro(c"_context", get_context),
     getset_ro(c"_source_traceback", get_source_traceback),
     getset_ro(c"_repr", get_repr),
-    PyGetSetDef {
-        name: ptr::null(),
-        get: None,
-        set: None,
-        doc: ptr::null(),
-        closure: ptr::null_mut(),
-    },
+    super::type_object::GETSET_END,
 ];
 
 pub const fn getset_ro(name: &'static std::ffi::CStr, get: getter) -> PyGetSetDef {

@@ -84,6 +84,7 @@ interned! {
     S_ENSURE_FD_NO_TRANSPORT = c"_ensure_fd_no_transport";
     S_ADD_DONE_CALLBACK = c"add_done_callback";
     S_CONNECT_EX = c"connect_ex";
+    S_REMOVE_DONE_CALLBACK = c"remove_done_callback";
 }
 
 /// `asyncio.Future` (the C `_asyncio.Future` where available).

@@ -5,6 +5,7 @@ use std::ffi::{c_int, c_void};
 
 use super::handle::HandleRef;
 use super::raised::PyResult;
+use super::sock_op::SockOpRef;
 use super::transport::TransportRef;
 use crate::core::schedulable::Schedulable;
 
@@ -17,6 +18,8 @@ pub enum ReadyItem {
     Read(TransportRef),
     /// The transport's socket is writable.
     Write(TransportRef),
+    /// A pending `sock_*` operation's socket is ready.
+    Sock(SockOpRef),
 }
 
 impl ReadyItem {
@@ -25,6 +28,7 @@ impl ReadyItem {
             ReadyItem::Handle(handle) => handle.run(),
             ReadyItem::Read(transport) => transport.on_readable(),
             ReadyItem::Write(transport) => transport.on_writable(),
+            ReadyItem::Sock(op) => op.on_ready(),
         }
     }
 
@@ -42,6 +46,8 @@ impl ReadyItem {
             ReadyItem::Handle(handle) => handle.visit_engine_held(visit, arg),
             // SAFETY: the transport is live (we hold a reference) and tracked.
             ReadyItem::Read(t) | ReadyItem::Write(t) => unsafe { visit(t.as_ptr(), arg) },
+            // SAFETY: as above, for the op.
+            ReadyItem::Sock(op) => unsafe { visit(op.as_ptr(), arg) },
         }
     }
 }
@@ -53,6 +59,7 @@ impl Schedulable for ReadyItem {
             ReadyItem::Handle(handle) => handle.is_cancelled(),
             ReadyItem::Read(transport) => !transport.wants_read(),
             ReadyItem::Write(transport) => !transport.wants_write(),
+            ReadyItem::Sock(_) => false,
         }
     }
 

@@ -13,12 +13,13 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::event_loop::{add_io, Direction};
+use super::event_loop::{release_io, unwatch_fd, Direction, LoopObject};
 use super::names;
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise_io, PyResult, Raised};
-use super::read_buffer::recv_bytes;
-use super::type_object::{ffi_edge, new_type};
+use super::read_buffer::{recv_bytes, MAX_READ};
+use super::ready_item::ReadyItem;
+use super::type_object::{ffi_edge, new_type, visit_slots};
 use crate::core::sys;
 
 /// What a `SockOp` does when called.
@@ -33,7 +34,7 @@ enum Work {
     /// holds the address for the error message.
     Connect,
     /// Done callback of the future: stop watching the fd (reader or writer)
-    /// unless its handle was cancelled.
+    /// if the op in `target` is still the registered one.
     Unwatch(Direction),
 }
 
@@ -42,8 +43,12 @@ pub struct SockOpObject {
     ob_base: PyObject,
     loop_: *mut PyObject,
     future: *mut PyObject,
-    /// RecvInto: the buffer; Unwatch: the reader/writer handle.
+    /// RecvInto: the buffer; Connect: the address; Unwatch: the handle.
     target: *mut PyObject,
+    /// The future's done callback (an Unwatch op), released at the end.
+    unwatch: *mut PyObject,
+    /// Registered with the engine as the fd's reader or writer.
+    registered: bool,
     fd: RawFd,
     work: *mut RefCell<Work>,
 }
@@ -69,6 +74,8 @@ fn new_op(
         } else {
             Owned::from_borrowed(target).into_ptr()
         };
+        (*op).unwatch = null_mut();
+        (*op).registered = false;
         (*op).fd = fd;
         (*op).work = Box::into_raw(Box::new(RefCell::new(work)));
         Ok(obj)
@@ -110,13 +117,6 @@ fn io_exception(err: &std::io::Error) -> Option<Owned> {
     raised::take_pending()
 }
 
-fn fail(future: *mut PyObject, err: &std::io::Error) -> PyResult<()> {
-    match io_exception(err) {
-        Some(exc) => settle(future, &names::S_SET_EXCEPTION, exc.as_ptr()),
-        None => Err(Raised),
-    }
-}
-
 /// One call of a `SockOp`: the socket became ready, or (Unwatch) the future
 /// completed.
 fn run(op: *mut SockOpObject) -> PyResult<()> {
@@ -131,67 +131,114 @@ fn run(op: *mut SockOpObject) -> PyResult<()> {
         )
     };
     if let Work::Unwatch(direction) = *work.borrow() {
-        // SAFETY: target is the handle; `cancelled()` returns a bool.
-        let cancelled = unsafe {
-            let r = Owned::from_new(PyObject_CallMethodNoArgs(target, names::S_CANCELLED.get()))?;
-            r.as_ptr() == Py_True()
-        };
-        if !cancelled {
-            let name = match direction {
-                Direction::Reader => &names::S_REMOVE_READER,
-                Direction::Writer => &names::S_REMOVE_WRITER,
-            };
-            // SAFETY: a new int reference; the loop is live.
-            unsafe {
-                let fd_obj = Owned::from_new(PyLong_FromLong(fd as _))?;
-                Owned::from_new(PyObject_CallMethodOneArg(lp, name.get(), fd_obj.as_ptr()))?;
-            }
-        }
-        return Ok(());
+        // The future completed from outside (cancelled): stop watching, and
+        // let go of each other.
+        // SAFETY: target is the live primary op; its slot is null or owned.
+        unsafe { clear_slot(&mut (*target.cast::<SockOpObject>()).unwatch) };
+        return unwatch(lp, target, fd, direction);
     }
     if future_done(future)? {
         return Ok(());
     }
-    let mut work = work.borrow_mut();
-    match &mut *work {
+    let outcome = {
+        let mut work = work.borrow_mut();
+        attempt(&mut work, fd, target)?
+    };
+    match outcome {
+        Attempt::NotReady => Ok(()),
+        Attempt::Done(name, value) => finish(op, name, value),
+    }
+}
+
+/// What one readiness event achieved.
+enum Attempt {
+    /// The socket was not ready after all (spurious wake-up).
+    NotReady,
+    /// Settle the future with `set_result`/`set_exception` and this value.
+    Done(&'static names::Cached, Owned),
+}
+
+/// Stops watching the fd if `op` is still its registered reader/writer
+/// (someone may have replaced it, as asyncio's `_sock_read_done` allows).
+fn unwatch(lp: *mut PyObject, op: *mut PyObject, fd: RawFd, direction: Direction) -> PyResult<()> {
+    // SAFETY: op is a live SockOp (our reference).
+    if unsafe { (*op.cast::<SockOpObject>()).registered } {
+        unwatch_fd(lp, fd, direction)?;
+    }
+    Ok(())
+}
+
+fn direction_of(work: &Work) -> Direction {
+    match work {
+        Work::SendAll(..) | Work::Connect => Direction::Writer,
+        _ => Direction::Reader,
+    }
+}
+
+/// The operation completed: unregister at once (no done callback needed
+/// any more), then settle the future.
+fn finish(op: *mut SockOpObject, name: &names::Cached, value: Owned) -> PyResult<()> {
+    // SAFETY: op is live; slots are null or owned; the future is live.
+    unsafe {
+        let lp = (*op).loop_;
+        let done_callback = Owned::from_ptr_or_none((*op).unwatch);
+        clear_slot(&mut (*op).unwatch);
+        let direction = direction_of(&(*(*op).work).borrow());
+        unwatch(lp, op.cast(), (*op).fd, direction)?;
+        let future = Owned::from_borrowed((*op).future);
+        if done_callback.as_ptr() != Py_None() {
+            Owned::from_new(PyObject_CallMethodOneArg(
+                future.as_ptr(),
+                names::S_REMOVE_DONE_CALLBACK.get(),
+                done_callback.as_ptr(),
+            ))?;
+        }
+        settle(future.as_ptr(), name, value.as_ptr())
+    }
+}
+
+/// Tries the operation once.
+fn attempt(work: &mut Work, fd: RawFd, target: *mut PyObject) -> PyResult<Attempt> {
+    let failed = |e: &std::io::Error| -> PyResult<Attempt> {
+        if sys::would_block(e) {
+            return Ok(Attempt::NotReady);
+        }
+        match io_exception(e) {
+            Some(exc) => Ok(Attempt::Done(&names::S_SET_EXCEPTION, exc)),
+            None => Err(Raised),
+        }
+    };
+    let done = |value: Owned| Ok(Attempt::Done(&names::S_SET_RESULT, value));
+    match work {
         Work::Recv(n) => match recv_bytes(fd, *n) {
-            Ok(data) => settle(future, &names::S_SET_RESULT, data?.as_ptr()),
-            Err(e) if sys::would_block(&e) => Ok(()),
-            Err(e) => fail(future, &e),
+            Ok(data) => done(data?),
+            Err(e) => failed(&e),
         },
         Work::RecvInto => match recv_into(fd, target)? {
-            Ok(count) => {
-                // SAFETY: a new int reference or null.
-                let count = unsafe { Owned::from_new(PyLong_FromSize_t(count))? };
-                settle(future, &names::S_SET_RESULT, count.as_ptr())
-            }
-            Err(e) if sys::would_block(&e) => Ok(()),
-            Err(e) => fail(future, &e),
+            // SAFETY: a new int reference or null.
+            Ok(count) => done(unsafe { Owned::from_new(PyLong_FromSize_t(count))? }),
+            Err(e) => failed(&e),
         },
         Work::SendAll(data, sent) => match sys::send(fd, &data[sent.get()..]) {
             Ok(n) => {
                 sent.set(sent.get() + n);
                 if sent.get() == data.len() {
-                    // SAFETY: Py_None is immortal.
-                    settle(future, &names::S_SET_RESULT, unsafe { Py_None() })
+                    done(Owned::none())
                 } else {
-                    Ok(())
+                    Ok(Attempt::NotReady)
                 }
             }
-            Err(e) if sys::would_block(&e) => Ok(()),
-            Err(e) => fail(future, &e),
+            Err(e) => failed(&e),
         },
         Work::Connect => match sys::socket_error(fd) {
-            // SAFETY: Py_None is immortal.
-            Ok(0) => settle(future, &names::S_SET_RESULT, unsafe { Py_None() }),
-            Ok(errno) => {
-                let exc = connect_failed(errno, target)?;
-                settle(future, &names::S_SET_EXCEPTION, exc.as_ptr())
-            }
-            Err(e) if sys::would_block(&e) => Ok(()),
-            Err(e) => fail(future, &e),
+            Ok(0) => done(Owned::none()),
+            Ok(errno) => Ok(Attempt::Done(
+                &names::S_SET_EXCEPTION,
+                connect_failed(errno, target)?,
+            )),
+            Err(e) => failed(&e),
         },
-        Work::Unwatch(_) => Ok(()),
+        Work::Unwatch(_) => Ok(Attempt::NotReady),
     }
 }
 
@@ -243,7 +290,9 @@ pub fn sock_connect(
     wait_for(lp, &future, fd, op, Direction::Writer)
 }
 
-/// Registers `op` as the fd's reader/writer and the future's done callback.
+/// Registers `op` as the fd's reader/writer (straight in the engine: no
+/// handle, no context, as it runs no user code) and an Unwatch op as the
+/// future's done callback, for when the future is cancelled.
 fn wait_for(
     lp: *mut PyObject,
     future: &Owned,
@@ -251,22 +300,44 @@ fn wait_for(
     op: Owned,
     direction: Direction,
 ) -> PyResult<Owned> {
-    // SAFETY: the loop and future are live; results owned.
+    let lp_obj = LoopObject::from_ptr(lp);
+    if lp_obj.may_have_transport(fd) {
+        // SAFETY: the loop is live; results owned.
+        unsafe {
+            let fd_obj = Owned::from_new(PyLong_FromLong(fd as _))?;
+            Owned::from_new(PyObject_CallMethodOneArg(
+                lp,
+                names::S_ENSURE_FD_NO_TRANSPORT.get(),
+                fd_obj.as_ptr(),
+            ))?;
+        }
+    }
+    lp_obj.ensure_open()?;
+    let item = ReadyItem::Sock(SockOpRef(op.clone()));
+    let replaced = {
+        let mut engine = lp_obj.engine().borrow_mut();
+        match direction {
+            Direction::Reader => engine.set_reader(fd, item),
+            Direction::Writer => engine.set_writer(fd, item),
+        }
+    };
+    match replaced {
+        Ok(old) => {
+            // SAFETY: op is our live SockOp.
+            unsafe { (*op.as_ptr().cast::<SockOpObject>()).registered = true };
+            if let Some(old) = old {
+                release_io(old)?;
+            }
+        }
+        Err((err, rejected)) => {
+            drop(rejected);
+            return Err(raise_io(&err));
+        }
+    }
+    let unwatch = new_op(lp, null_mut(), op.as_ptr(), fd, Work::Unwatch(direction))?;
+    // SAFETY: op is live; the future is live; results owned.
     unsafe {
-        let fd_obj = Owned::from_new(PyLong_FromLong(fd as _))?;
-        Owned::from_new(PyObject_CallMethodOneArg(
-            lp,
-            names::S_ENSURE_FD_NO_TRANSPORT.get(),
-            fd_obj.as_ptr(),
-        ))?;
-        let handle = add_io(lp, &[fd_obj.as_ptr(), op.as_ptr()], direction)?;
-        let unwatch = new_op(
-            lp,
-            null_mut(),
-            handle.as_ptr(),
-            fd,
-            Work::Unwatch(direction),
-        )?;
+        (*op.as_ptr().cast::<SockOpObject>()).unwatch = unwatch.clone().into_ptr();
         Owned::from_new(PyObject_CallMethodOneArg(
             future.as_ptr(),
             names::S_ADD_DONE_CALLBACK.get(),
@@ -274,6 +345,28 @@ fn wait_for(
         ))?;
     }
     Ok(future.clone())
+}
+
+/// An owned reference to a `SockOpObject`, as the engine stores it.
+#[derive(Clone)]
+pub struct SockOpRef(Owned);
+
+impl SockOpRef {
+    pub fn as_ptr(&self) -> *mut PyObject {
+        self.0.as_ptr()
+    }
+
+    /// The socket is ready.
+    pub fn on_ready(&self) -> PyResult<()> {
+        run(self.as_ptr().cast())
+    }
+
+    /// The engine dropped the op (someone replaced or removed the fd's
+    /// reader/writer).
+    pub fn forget_registration(&self) {
+        // SAFETY: we hold a reference to the live op.
+        unsafe { (*self.as_ptr().cast::<SockOpObject>()).registered = false };
+    }
 }
 
 fn create_future(lp: *mut PyObject) -> PyResult<Owned> {
@@ -298,13 +391,19 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
         }
         size as usize
     };
-    match recv_bytes(fd, size) {
+    match recv_bytes(fd, size.min(MAX_READ)) {
         Ok(data) => return data,
         Err(e) if sys::would_block(&e) => {}
         Err(e) => return Err(raise_io(&e)),
     }
     let future = create_future(lp)?;
-    let op = new_op(lp, future.as_ptr(), null_mut(), fd, Work::Recv(size))?;
+    let op = new_op(
+        lp,
+        future.as_ptr(),
+        null_mut(),
+        fd,
+        Work::Recv(size.min(MAX_READ)),
+    )?;
     wait_for(lp, &future, fd, op, Direction::Reader)
 }
 
@@ -378,18 +477,14 @@ unsafe extern "C" fn tp_call(
 
 unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
     let op = slf.cast::<SockOpObject>();
-    // SAFETY: the GC passes a live object; each slot is null or live.
+    // SAFETY: the GC passes a live object; each slot is null or owned.
     unsafe {
-        for field in [(*op).loop_, (*op).future, (*op).target] {
-            if !field.is_null() {
-                let rc = visit(field, arg);
-                if rc != 0 {
-                    return rc;
-                }
-            }
-        }
+        visit_slots(
+            &[(*op).loop_, (*op).future, (*op).target, (*op).unwatch],
+            visit,
+            arg,
+        )
     }
-    0
 }
 
 unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
@@ -399,6 +494,7 @@ unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
         clear_slot(&mut (*op).loop_);
         clear_slot(&mut (*op).future);
         clear_slot(&mut (*op).target);
+        clear_slot(&mut (*op).unwatch);
     }
     0
 }

@@ -124,13 +124,7 @@ static mut METHODS: [PyMethodDef; 2] = [
 static mut GETSET: [PyGetSetDef; 3] = [
     getset_ro(c"_when", get_when),
     getset_ro(c"_scheduled", get_scheduled),
-    PyGetSetDef {
-        name: ptr::null(),
-        get: None,
-        set: None,
-        doc: ptr::null(),
-        closure: ptr::null_mut(),
-    },
+    super::type_object::GETSET_END,
 ];
 
 /// Fills and readies the static `TimerHandle` type (a `Handle` subtype).

@@ -221,23 +221,44 @@ fn this(slf: *mut PyObject) -> TransportRef {
     TransportRef(unsafe { Owned::from_borrowed(slf) })
 }
 
-fn start_reading(slf: *mut PyObject) -> PyResult<()> {
+/// The "registered" flag and the context slot of one direction.
+fn registration<'a>(
+    slf: *mut PyObject,
+    direction: Direction,
+) -> (&'a Cell<bool>, *mut *mut PyObject) {
     let st = state(slf);
-    if st.reading.get() {
+    // SAFETY: slf is live; the slots belong to it.
+    unsafe {
+        let obj = obj_of(slf);
+        match direction {
+            Direction::Read => (&st.reading, &mut (*obj).read_context),
+            Direction::Write => (&st.writing, &mut (*obj).write_context),
+        }
+    }
+}
+
+/// Watches the socket in `direction` (idempotent), running its callbacks in
+/// a copy of the current context, as asyncio's `_add_reader`/`_add_writer`.
+fn register(slf: *mut PyObject, direction: Direction) -> PyResult<()> {
+    let (flag, context) = registration(slf, direction);
+    if flag.get() {
         return Ok(());
     }
     let Some(lp) = loop_of(slf) else {
         return Ok(());
     };
-    // SAFETY: slf is live; the slot belongs to it.
-    capture_context(unsafe { &mut (*obj_of(slf)).read_context })?;
-    let result = lp
-        .engine()
-        .borrow_mut()
-        .set_reader(st.fd, ReadyItem::Read(this(slf)));
+    capture_context(context)?;
+    let fd = state(slf).fd;
+    let result = {
+        let mut engine = lp.engine().borrow_mut();
+        match direction {
+            Direction::Read => engine.set_reader(fd, ReadyItem::Read(this(slf))),
+            Direction::Write => engine.set_writer(fd, ReadyItem::Write(this(slf))),
+        }
+    };
     match result {
         Ok(replaced) => {
-            st.reading.set(true);
+            flag.set(true);
             drop(replaced);
             Ok(())
         }
@@ -246,55 +267,41 @@ fn start_reading(slf: *mut PyObject) -> PyResult<()> {
             Err(raise_io(&err))
         }
     }
+}
+
+/// Stops watching the socket in `direction` (idempotent).
+fn unregister(slf: *mut PyObject, direction: Direction) {
+    let (flag, _) = registration(slf, direction);
+    if !flag.replace(false) {
+        return;
+    }
+    if let Some(lp) = loop_of(slf) {
+        let fd = state(slf).fd;
+        let removed = {
+            let mut engine = lp.engine().borrow_mut();
+            match direction {
+                Direction::Read => engine.remove_reader(fd),
+                Direction::Write => engine.remove_writer(fd),
+            }
+        };
+        drop(removed);
+    }
+}
+
+fn start_reading(slf: *mut PyObject) -> PyResult<()> {
+    register(slf, Direction::Read)
 }
 
 fn stop_reading(slf: *mut PyObject) {
-    let st = state(slf);
-    if !st.reading.replace(false) {
-        return;
-    }
-    if let Some(lp) = loop_of(slf) {
-        let removed = lp.engine().borrow_mut().remove_reader(st.fd);
-        drop(removed);
-    }
+    unregister(slf, Direction::Read)
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    if st.writing.get() {
-        return Ok(());
-    }
-    let Some(lp) = loop_of(slf) else {
-        return Ok(());
-    };
-    // SAFETY: slf is live; the slot belongs to it.
-    capture_context(unsafe { &mut (*obj_of(slf)).write_context })?;
-    let result = lp
-        .engine()
-        .borrow_mut()
-        .set_writer(st.fd, ReadyItem::Write(this(slf)));
-    match result {
-        Ok(replaced) => {
-            st.writing.set(true);
-            drop(replaced);
-            Ok(())
-        }
-        Err((err, item)) => {
-            drop(item);
-            Err(raise_io(&err))
-        }
-    }
+    register(slf, Direction::Write)
 }
 
 fn stop_writing(slf: *mut PyObject) {
-    let st = state(slf);
-    if !st.writing.replace(false) {
-        return;
-    }
-    if let Some(lp) = loop_of(slf) {
-        let removed = lp.engine().borrow_mut().remove_writer(st.fd);
-        drop(removed);
-    }
+    unregister(slf, Direction::Write)
 }
 
 // --- protocol calls ----------------------------------------------------------
@@ -788,6 +795,9 @@ fn release_after_lost(slf: *mut PyObject) -> PyResult<()> {
         } else {
             let sock = Owned::from_borrowed(sock);
             clear_slot(&mut (*obj).sock);
+            if let Some(lp) = loop_of(slf) {
+                lp.forget_transport_fd(state(slf).fd);
+            }
             Owned::from_new(PyObject_CallMethodNoArgs(
                 sock.as_ptr(),
                 names::S_CLOSE.get(),
@@ -1262,6 +1272,7 @@ unsafe extern "C" fn tp_new(
                 (*t).server = Owned::from_borrowed(server).into_ptr();
             }
             set_protocol(obj.as_ptr(), protocol)?;
+            LoopObject::from_ptr(lp).remember_transport_fd(fd);
             Ok(obj)
         }
     })
@@ -1271,26 +1282,22 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
     let obj = obj_of(slf);
     // SAFETY: the GC passes a live object; each slot is null or live.
     unsafe {
-        for field in [
-            (*obj).dict,
-            (*obj).loop_,
-            (*obj).sock,
-            (*obj).protocol,
-            (*obj).server,
-            (*obj).extra,
-            (*obj).empty_waiter,
-            (*obj).read_context,
-            (*obj).write_context,
-        ] {
-            if !field.is_null() {
-                let rc = visit(field, arg);
-                if rc != 0 {
-                    return rc;
-                }
-            }
-        }
+        super::type_object::visit_slots(
+            &[
+                (*obj).dict,
+                (*obj).loop_,
+                (*obj).sock,
+                (*obj).protocol,
+                (*obj).server,
+                (*obj).extra,
+                (*obj).empty_waiter,
+                (*obj).read_context,
+                (*obj).write_context,
+            ],
+            visit,
+            arg,
+        )
     }
-    0
 }
 
 unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
@@ -1345,6 +1352,11 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
         let obj = obj_of(slf);
         if !(*obj).weakreflist.is_null() {
             PyObject_ClearWeakRefs(slf);
+        }
+        if !(*obj).sock.is_null() && !(*obj).state.is_null() {
+            if let Some(lp) = loop_of(slf) {
+                lp.forget_transport_fd((*(*obj).state).fd);
+            }
         }
         clear(slf);
         let st = (*obj).state;
@@ -1501,13 +1513,7 @@ static mut GETSET: [PyGetSetDef; 13] = [
     getset_ro(c"_conn_lost", get_conn_lost),
     getset_ro(c"_paused", get_paused),
     getset_ro(c"_protocol_paused", get_protocol_paused),
-    PyGetSetDef {
-        name: ptr::null(),
-        get: None,
-        set: None,
-        doc: ptr::null(),
-        closure: ptr::null_mut(),
-    },
+    super::type_object::GETSET_END,
 ];
 
 /// Fills and readies the static `Transport` type.

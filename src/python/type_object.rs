@@ -2,7 +2,7 @@
 //! FFI entry points.
 
 use pyo3_ffi::*;
-use std::ffi::{c_int, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 
@@ -82,3 +82,30 @@ pub fn interpreter_finalizing() -> bool {
     let finalizing = unsafe { _Py_IsFinalizing() };
     finalizing != 0
 }
+
+/// `tp_traverse` over an object's reference slots: visits the non-null ones,
+/// stopping at the first non-zero answer, as `Py_VISIT` does.
+///
+/// # Safety
+/// Every non-null pointer is a live object owned by the traversed object.
+pub unsafe fn visit_slots(slots: &[*mut PyObject], visit: visitproc, arg: *mut c_void) -> c_int {
+    for &slot in slots {
+        if !slot.is_null() {
+            // SAFETY: per the contract.
+            let rc = unsafe { visit(slot, arg) };
+            if rc != 0 {
+                return rc;
+            }
+        }
+    }
+    0
+}
+
+/// The all-null entry that ends a `tp_getset` table.
+pub const GETSET_END: PyGetSetDef = PyGetSetDef {
+    name: std::ptr::null(),
+    get: None,
+    set: None,
+    doc: std::ptr::null(),
+    closure: std::ptr::null_mut(),
+};
