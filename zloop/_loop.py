@@ -188,9 +188,7 @@ class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from the non-blocking socket ``sock``."""
-        base_events._check_ssl_socket(sock)
-        if self._debug and sock.gettimeout() != 0:
-            raise ValueError("the socket must be non-blocking")
+        self._check_sock(sock)
         result = self._sock_recv_native(sock, n)
         if result.__class__ is bytes:
             return result
@@ -198,9 +196,7 @@ class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
 
     async def sock_recv_into(self, sock, buf):
         """Receive into ``buf``; returns the number of bytes received."""
-        base_events._check_ssl_socket(sock)
-        if self._debug and sock.gettimeout() != 0:
-            raise ValueError("the socket must be non-blocking")
+        self._check_sock(sock)
         result = self._sock_recv_into_native(sock, buf)
         if result.__class__ is int:
             return result
@@ -208,18 +204,49 @@ class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
 
     async def sock_sendall(self, sock, data):
         """Send all of ``data`` to the non-blocking socket ``sock``."""
-        base_events._check_ssl_socket(sock)
-        if self._debug and sock.gettimeout() != 0:
-            raise ValueError("the socket must be non-blocking")
+        self._check_sock(sock)
         pending = self._sock_sendall_native(sock, data)
         if pending is not None:
             return await pending
 
-    async def sock_connect(self, sock, address):
-        """Connect the non-blocking socket ``sock`` to ``address``."""
+    def _check_sock(self, sock):
+        """asyncio's checks before every ``sock_*`` call."""
         base_events._check_ssl_socket(sock)
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
+
+    async def _sock_call(self, sock, method, args, for_writing):
+        """``sock.<method>(*args)``, retried natively when the socket is ready."""
+        done, value = self._sock_call_native(sock, method, args, for_writing)
+        if done:
+            return value
+        return await value
+
+    async def sock_recvfrom(self, sock, bufsize):
+        """Receive a datagram of up to ``bufsize`` bytes: ``(data, address)``."""
+        self._check_sock(sock)
+        return await self._sock_call(sock, "recvfrom", (bufsize,), False)
+
+    async def sock_recvfrom_into(self, sock, buf, nbytes=0):
+        """Receive a datagram into ``buf``: ``(nbytes, address)``."""
+        self._check_sock(sock)
+        return await self._sock_call(sock, "recvfrom_into", (buf, nbytes or len(buf)), False)
+
+    async def sock_sendto(self, sock, data, address):
+        """Send a datagram to ``address``; returns the bytes sent."""
+        self._check_sock(sock)
+        return await self._sock_call(sock, "sendto", (data, address), True)
+
+    async def sock_accept(self, sock):
+        """Accept a connection: ``(conn, address)``, ``conn`` non-blocking."""
+        self._check_sock(sock)
+        conn, address = await self._sock_call(sock, "accept", (), False)
+        conn.setblocking(False)
+        return conn, address
+
+    async def sock_connect(self, sock, address):
+        """Connect the non-blocking socket ``sock`` to ``address``."""
+        self._check_sock(sock)
         if sock.family == socket.AF_INET or (
             base_events._HAS_IPv6 and sock.family == socket.AF_INET6
         ):

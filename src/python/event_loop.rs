@@ -660,6 +660,15 @@ two_arg_method!(
     super::sock_op::sock_connect
 );
 
+unsafe extern "C" fn sock_call_native(
+    slf: *mut PyObject,
+    argv: *mut *mut PyObject,
+    n: Py_ssize_t,
+) -> *mut PyObject {
+    // SAFETY: fastcall arguments straight from CPython.
+    ffi_edge(|| super::sock_op::sock_call(slf, unsafe { positional(argv, n) }))
+}
+
 /// `_fd_events(fd)`: the selectors mask (EVENT_READ 1, EVENT_WRITE 2) the
 /// engine watches fd with, 0 when it does not.
 unsafe extern "C" fn fd_events(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
@@ -939,7 +948,7 @@ const fn method(
 
 const FAST_KW: c_int = METH_FASTCALL | METH_KEYWORDS;
 
-static mut METHODS: [PyMethodDef; 25] = [
+static mut METHODS: [PyMethodDef; 26] = [
     method(c"call_soon", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon }, FAST_KW,
         c"call_soon(callback, *args, context=None): run callback(*args) on the next iteration."),
     method(c"call_soon_threadsafe", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon_threadsafe }, FAST_KW,
@@ -986,6 +995,8 @@ static mut METHODS: [PyMethodDef; 25] = [
         c"_sock_sendall_native(sock, data): None when all was sent, or a future."),
     method(c"_sock_connect_native", PyMethodDefPointer { PyCFunctionFast: sock_connect_native }, METH_FASTCALL,
         c"_sock_connect_native(sock, address): None when connected, or a future."),
+    method(c"_sock_call_native", PyMethodDefPointer { PyCFunctionFast: sock_call_native }, METH_FASTCALL,
+        c"_sock_call_native(sock, method, args, for_writing): (True, result) now, or (False, future)."),
     method(c"_fd_events", PyMethodDefPointer { PyCFunction: fd_events }, METH_O,
         c"_fd_events(fd): selectors mask of what the engine watches fd for."),
     PyMethodDef::zeroed(),

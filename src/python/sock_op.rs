@@ -33,6 +33,15 @@ enum Work {
     /// A non-blocking connect in progress: `SO_ERROR` decides; `target`
     /// holds the address for the error message.
     Connect,
+    /// Call `target.<method>(*args)` (a socket method doing one syscall,
+    /// which also converts addresses) until it stops raising
+    /// BlockingIOError: `sock_recvfrom`, `sock_recvfrom_into`,
+    /// `sock_sendto`, `sock_accept`.
+    Call {
+        method: Owned,
+        args: Owned,
+        direction: Direction,
+    },
     /// Done callback of the future: stop watching the fd (reader or writer)
     /// if the op in `target` is still the registered one.
     Unwatch(Direction),
@@ -171,7 +180,36 @@ fn unwatch(lp: *mut PyObject, op: *mut PyObject, fd: RawFd, direction: Direction
 fn direction_of(work: &Work) -> Direction {
     match work {
         Work::SendAll(..) | Work::Connect => Direction::Writer,
+        Work::Call { direction, .. } => *direction,
         _ => Direction::Reader,
+    }
+}
+
+/// One call of a socket method: its result, None while it would block, or
+/// the exception it raised.
+fn call_socket_method(
+    sock: *mut PyObject,
+    method: &Owned,
+    args: &Owned,
+) -> PyResult<Option<Result<Owned, Owned>>> {
+    // SAFETY: sock, method and args are live; results owned.
+    unsafe {
+        let bound = Owned::from_new(PyObject_GetAttr(sock, method.as_ptr()))?;
+        match Owned::from_new(PyObject_Call(bound.as_ptr(), args.as_ptr(), null_mut())) {
+            Ok(value) => Ok(Some(Ok(value))),
+            Err(Raised) => {
+                if PyErr_ExceptionMatches(PyExc_BlockingIOError) != 0
+                    || PyErr_ExceptionMatches(PyExc_InterruptedError) != 0
+                {
+                    PyErr_Clear();
+                    return Ok(None);
+                }
+                if raised::pending_is_exit() {
+                    return Err(Raised);
+                }
+                Ok(raised::take_pending().map(Err))
+            }
+        }
     }
 }
 
@@ -238,8 +276,59 @@ fn attempt(work: &mut Work, fd: RawFd, target: *mut PyObject) -> PyResult<Attemp
             )),
             Err(e) => failed(&e),
         },
+        Work::Call { method, args, .. } => match call_socket_method(target, method, args)? {
+            None => Ok(Attempt::NotReady),
+            Some(Ok(value)) => done(value),
+            Some(Err(exc)) => Ok(Attempt::Done(&names::S_SET_EXCEPTION, exc)),
+        },
         Work::Unwatch(_) => Ok(Attempt::NotReady),
     }
+}
+
+/// `Loop._sock_call_native(sock, method, args, for_writing)`: tries
+/// `sock.<method>(*args)` at once; returns `(True, result)`, or `(False,
+/// future)` after registering the retry for when the socket is ready.
+pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
+    let [sock, method, args, for_writing] = argv else {
+        return Err(super::args::missing(
+            "_sock_call_native",
+            &["sock", "method", "args", "for_writing"],
+            argv.len().min(4),
+        ));
+    };
+    let fd = super::args::fileobj_to_fd(*sock)?;
+    // SAFETY: the arguments are live borrowed references.
+    let (method, args) = unsafe { (Owned::from_borrowed(*method), Owned::from_borrowed(*args)) };
+    let pack = |done: bool, value: &Owned| -> PyResult<Owned> {
+        let flag = super::handle::bool_object(done);
+        // SAFETY: both are live; the tuple is a new reference.
+        unsafe { Owned::from_new(PyTuple_Pack(2, flag.as_ptr(), value.as_ptr())) }
+    };
+    match call_socket_method(*sock, &method, &args)? {
+        Some(Ok(value)) => return pack(true, &value),
+        Some(Err(exc)) => return Err(raised::restore(exc)),
+        None => {}
+    }
+    // SAFETY: for_writing is live.
+    let direction = match unsafe { PyObject_IsTrue(*for_writing) } {
+        -1 => return Err(Raised),
+        0 => Direction::Reader,
+        _ => Direction::Writer,
+    };
+    let future = create_future(lp)?;
+    let op = new_op(
+        lp,
+        future.as_ptr(),
+        *sock,
+        fd,
+        Work::Call {
+            method,
+            args,
+            direction,
+        },
+    )?;
+    let future = wait_for(lp, &future, fd, op, direction)?;
+    pack(false, &future)
 }
 
 /// `OSError(errno, f'Connect call failed {address}')`, as asyncio words it.
