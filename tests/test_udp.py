@@ -1,0 +1,440 @@
+"""Datagram endpoints: loop.create_datagram_endpoint over UDP and Unix sockets."""
+
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+
+import pytest
+
+TIMEOUT = 2.0
+
+
+class Recorder(asyncio.DatagramProtocol):
+    """Records every callback; ``echo=True`` sends each datagram back."""
+
+    def __init__(self, loop, echo=False):
+        self.loop = loop
+        self.echo = echo
+        self.transport = None
+        self.datagrams = asyncio.Queue()
+        self.errors = []
+        self.error_seen = loop.create_future()
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        if self.echo:
+            self.transport.sendto(data, addr)
+        self.datagrams.put_nowait((data, addr))
+
+    def error_received(self, exc):
+        self.errors.append(exc)
+        if not self.error_seen.done():
+            self.error_seen.set_result(exc)
+
+    def connection_lost(self, exc):
+        if not self.lost.done():
+            self.lost.set_result(exc)
+
+
+async def _next(proto):
+    return await asyncio.wait_for(proto.datagrams.get(), TIMEOUT)
+
+
+async def _endpoint(loop, echo=False, **kwargs):
+    transport, proto = await loop.create_datagram_endpoint(
+        lambda: Recorder(loop, echo=echo), **kwargs)
+    return transport, proto
+
+
+async def _echo_round_trip(loop, family, server_addr, client_kwargs, payload):
+    server, server_proto = await _endpoint(
+        loop, echo=True, family=family, local_addr=server_addr)
+    try:
+        bound = server.get_extra_info("sockname")
+        if family == socket.AF_INET6:
+            bound = bound[:2]  # remote_addr takes (host, port)
+        client, client_proto = await _endpoint(
+            loop, family=family, remote_addr=bound, **client_kwargs)
+        try:
+            client.sendto(payload)
+            data, addr = await _next(client_proto)
+            got_by_server, _ = await _next(server_proto)
+            return data, addr, got_by_server, bound
+        finally:
+            client.close()
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def sockdir():
+    with tempfile.TemporaryDirectory(prefix="zloop-udp-") as d:
+        yield d
+
+
+# ------------------------------------------------------------------ echo
+
+
+def test_datagram_echo_over_ipv4(loop):
+    data, addr, seen, bound = loop.run_until_complete(_echo_round_trip(
+        loop, socket.AF_INET, ("127.0.0.1", 0), {}, b"ping over v4"))
+    assert data == b"ping over v4"
+    assert seen == b"ping over v4"
+    assert addr == bound
+
+
+def test_datagram_echo_over_ipv6_loopback(loop):
+    data, addr, seen, bound = loop.run_until_complete(_echo_round_trip(
+        loop, socket.AF_INET6, ("::1", 0), {}, b"ping over v6"))
+    assert data == b"ping over v6"
+    assert seen == b"ping over v6"
+    assert addr[:2] == bound
+    assert addr[0] == "::1"
+
+
+def test_datagram_echo_over_unix_datagram_sockets(loop, sockdir):
+    server_path = os.path.join(sockdir, "server")
+    client_path = os.path.join(sockdir, "client")
+    data, addr, seen, bound = loop.run_until_complete(_echo_round_trip(
+        loop, socket.AF_UNIX, server_path, {"local_addr": client_path},
+        b"ping over unix"))
+    assert bound == server_path
+    assert data == b"ping over unix"
+    assert seen == b"ping over unix"
+    assert addr == server_path
+
+
+def test_unix_datagram_server_sees_the_client_path_as_sender(loop, sockdir):
+    server_path = os.path.join(sockdir, "server")
+    client_path = os.path.join(sockdir, "client")
+
+    async def main():
+        server, server_proto = await _endpoint(
+            loop, family=socket.AF_UNIX, local_addr=server_path)
+        client, _ = await _endpoint(
+            loop, family=socket.AF_UNIX, local_addr=client_path,
+            remote_addr=server_path)
+        client.sendto(b"who")
+        got = await _next(server_proto)
+        client.close()
+        server.close()
+        return got
+
+    assert loop.run_until_complete(main()) == (b"who", client_path)
+
+
+def test_large_datagram_of_60000_bytes_arrives_intact(loop):
+    payload = bytes(range(256)) * 234 + b"tail"  # 59,908 bytes
+    payload += os.urandom(60000 - len(payload))
+    data, _, seen, _ = loop.run_until_complete(_echo_round_trip(
+        loop, socket.AF_INET, ("127.0.0.1", 0), {}, payload))
+    assert len(seen) == 60000
+    assert seen == payload
+    assert data == payload
+
+
+def test_empty_datagram_is_received_as_empty_bytes(loop):
+    async def main():
+        server, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            raw.sendto(b"", server.get_extra_info("sockname"))
+            raw.sendto(b"after", server.get_extra_info("sockname"))
+            first = await _next(proto)
+            second = await _next(proto)
+        finally:
+            raw.close()
+            server.close()
+        return first[0], second[0]
+
+    first, second = loop.run_until_complete(main())
+    assert first == b""
+    assert type(first) is bytes
+    assert second == b"after"
+
+
+def test_sendto_of_empty_data_sends_an_empty_datagram_from_3_13(loop):
+    # Python 3.11 and 3.12 silently drop empty data in sendto(); 3.13 sends it.
+    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    raw.bind(("127.0.0.1", 0))
+    raw.settimeout(TIMEOUT)
+
+    async def main():
+        client, _ = await _endpoint(loop, remote_addr=raw.getsockname())
+        client.sendto(b"")
+        client.sendto(b"marker")
+        await asyncio.sleep(0.01)
+        client.close()
+
+    try:
+        loop.run_until_complete(main())
+        first = raw.recv(100)
+        second = raw.recv(100) if first == b"" else None
+    finally:
+        raw.close()
+    if sys.version_info >= (3, 13):
+        assert (first, second) == (b"", b"marker")
+    else:
+        assert first == b"marker"
+
+
+def test_unconnected_endpoint_sends_to_the_given_address(loop):
+    async def main():
+        server, server_proto = await _endpoint(
+            loop, family=socket.AF_INET, local_addr=("127.0.0.1", 0))
+        client, _ = await _endpoint(
+            loop, family=socket.AF_INET, local_addr=("127.0.0.1", 0))
+        client.sendto(b"addressed", server.get_extra_info("sockname"))
+        data, addr = await _next(server_proto)
+        sender = client.get_extra_info("sockname")
+        client.close()
+        server.close()
+        return data, addr, sender
+
+    data, addr, sender = loop.run_until_complete(main())
+    assert data == b"addressed"
+    assert addr == sender
+
+
+# ------------------------------------------------------- connected sendto
+
+
+async def _connected_pair(loop):
+    server, server_proto = await _endpoint(
+        loop, family=socket.AF_INET, local_addr=("127.0.0.1", 0))
+    peer = server.get_extra_info("sockname")
+    client, client_proto = await _endpoint(loop, remote_addr=peer)
+    return server, server_proto, client, client_proto, peer
+
+
+def test_sendto_without_address_on_connected_endpoint_goes_to_the_peer(loop):
+    async def main():
+        server, server_proto, client, _, _ = await _connected_pair(loop)
+        client.sendto(b"no address")
+        got = await _next(server_proto)
+        client.close()
+        server.close()
+        return got[0]
+
+    assert loop.run_until_complete(main()) == b"no address"
+
+
+def test_sendto_with_the_peer_address_on_connected_endpoint_is_accepted(loop):
+    async def main():
+        server, server_proto, client, _, peer = await _connected_pair(loop)
+        client.sendto(b"same address", peer)
+        got = await _next(server_proto)
+        client.close()
+        server.close()
+        return got[0]
+
+    assert loop.run_until_complete(main()) == b"same address"
+
+
+def test_sendto_with_a_different_address_on_connected_endpoint_raises_value_error(loop):
+    async def main():
+        server, _, client, _, peer = await _connected_pair(loop)
+        other = ("127.0.0.1", peer[1] + 1 if peer[1] < 65535 else peer[1] - 1)
+        try:
+            with pytest.raises(ValueError, match="Invalid address: must be None or"):
+                client.sendto(b"elsewhere", other)
+        finally:
+            client.close()
+            server.close()
+
+    loop.run_until_complete(main())
+
+
+def test_error_received_gets_connection_refused_for_a_closed_port(loop):
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    closed = probe.getsockname()
+    probe.close()
+
+    async def main():
+        client, proto = await _endpoint(loop, remote_addr=closed)
+        try:
+            for _ in range(20):
+                client.sendto(b"anyone?")
+                done, _ = await asyncio.wait([proto.error_seen], timeout=0.05)
+                if done:
+                    break
+            return await asyncio.wait_for(proto.error_seen, TIMEOUT)
+        finally:
+            client.close()
+
+    exc = loop.run_until_complete(main())
+    assert isinstance(exc, ConnectionRefusedError)
+
+
+# ------------------------------------------------------ transport queries
+
+
+def test_write_buffer_size_is_zero_when_idle(loop):
+    async def main():
+        server, server_proto, client, _, _ = await _connected_pair(loop)
+        before = client.get_write_buffer_size()
+        client.sendto(b"x")
+        await _next(server_proto)
+        after = client.get_write_buffer_size()
+        client.close()
+        server.close()
+        return before, after
+
+    assert loop.run_until_complete(main()) == (0, 0)
+
+
+def test_extra_info_reports_sockname_peername_and_socket(loop):
+    async def main():
+        server, _, client, _, peer = await _connected_pair(loop)
+        info = {
+            "sockname": client.get_extra_info("sockname"),
+            "peername": client.get_extra_info("peername"),
+            "server_peername": server.get_extra_info("peername"),
+            "sock": client.get_extra_info("socket"),
+            "peer": peer,
+        }
+        info["sock_sockname"] = info["sock"].getsockname()
+        info["sock_peername"] = info["sock"].getpeername()
+        info["sock_type"] = info["sock"].type
+        info["sock_family"] = info["sock"].family
+        client.close()
+        server.close()
+        return info
+
+    info = loop.run_until_complete(main())
+    assert info["peername"] == info["peer"]
+    assert info["sockname"][0] == "127.0.0.1"
+    assert info["sock_sockname"] == info["sockname"]
+    assert info["sock_peername"] == info["peer"]
+    assert info["sock_type"] == socket.SOCK_DGRAM
+    assert info["sock_family"] == socket.AF_INET
+    assert info["server_peername"] is None
+
+
+def test_extra_info_returns_the_default_for_an_unknown_key(loop):
+    async def main():
+        t, _ = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        value = t.get_extra_info("no-such-key", "fallback")
+        t.close()
+        return value
+
+    assert loop.run_until_complete(main()) == "fallback"
+
+
+def test_close_calls_connection_lost_with_none(loop):
+    async def main():
+        t, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        t.close()
+        closing = t.is_closing()
+        return closing, await asyncio.wait_for(proto.lost, TIMEOUT)
+
+    assert loop.run_until_complete(main()) == (True, None)
+
+
+def test_abort_calls_connection_lost_with_none(loop):
+    async def main():
+        t, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        t.abort()
+        closing = t.is_closing()
+        return closing, await asyncio.wait_for(proto.lost, TIMEOUT)
+
+    assert loop.run_until_complete(main()) == (True, None)
+
+
+def test_close_releases_the_bound_port(loop):
+    async def main():
+        t, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        addr = t.get_extra_info("sockname")
+        t.close()
+        await asyncio.wait_for(proto.lost, TIMEOUT)
+        return addr
+
+    addr = loop.run_until_complete(main())
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(addr)
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------- creation options
+
+
+def test_sock_argument_uses_the_given_socket(loop):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    addr = sock.getsockname()
+    fd = sock.fileno()
+
+    async def main():
+        t, proto = await _endpoint(loop, sock=sock)
+        peer, peer_proto = await _endpoint(loop, remote_addr=addr)
+        peer.sendto(b"via sock=")
+        got = await _next(proto)
+        info = t.get_extra_info("sockname"), t.get_extra_info("socket").fileno()
+        peer.close()
+        t.close()
+        await asyncio.wait_for(proto.lost, TIMEOUT)
+        return got[0], info
+
+    data, (sockname, fileno) = loop.run_until_complete(main())
+    assert data == b"via sock="
+    assert sockname == addr
+    assert fileno == fd
+    assert sock.fileno() == -1  # the transport owns and closes the socket
+
+
+def test_reuse_port_lets_two_endpoints_bind_the_same_port(loop):
+    async def main():
+        first, _ = await _endpoint(
+            loop, local_addr=("127.0.0.1", 0), reuse_port=True)
+        addr = first.get_extra_info("sockname")
+        second, _ = await _endpoint(loop, local_addr=addr, reuse_port=True)
+        opts = [
+            t.get_extra_info("socket").getsockopt(
+                socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            for t in (first, second)
+        ]
+        second_addr = second.get_extra_info("sockname")
+        first.close()
+        second.close()
+        return addr, second_addr, opts
+
+    addr, second_addr, opts = loop.run_until_complete(main())
+    assert second_addr == addr
+    assert all(opts)
+
+
+def test_allow_broadcast_sets_so_broadcast(loop):
+    async def main():
+        on, _ = await _endpoint(
+            loop, local_addr=("127.0.0.1", 0), allow_broadcast=True)
+        off, _ = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        values = [
+            t.get_extra_info("socket").getsockopt(
+                socket.SOL_SOCKET, socket.SO_BROADCAST)
+            for t in (on, off)
+        ]
+        on.close()
+        off.close()
+        return values
+
+    on_value, off_value = loop.run_until_complete(main())
+    assert on_value != 0
+    assert off_value == 0
+
+
+def test_sockets_are_non_blocking(loop):
+    async def main():
+        t, _ = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        blocking = t.get_extra_info("socket").gettimeout()
+        t.close()
+        return blocking
+
+    assert loop.run_until_complete(main()) == 0
