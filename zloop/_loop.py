@@ -9,6 +9,7 @@ from asyncio import base_events, constants, events, futures, sslproto, trsock, u
 from asyncio.log import logger
 
 from . import _support, _zloop
+from ._child_watching import ChildWatching
 from ._signal_handlers import SignalHandlers
 
 
@@ -67,7 +68,7 @@ def _is_numeric_address(host, port):
     return False
 
 
-class Loop(_zloop.Loop, SignalHandlers, unix_events.SelectorEventLoop):
+class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEventLoop):
     """An asyncio event loop whose engine is Rust.
 
     The native base implements scheduling, timers, readiness, the run loop
