@@ -192,20 +192,22 @@ def test_two_signals_reach_their_own_handlers(loop):
     got = []
 
     async def main():
+        first = loop.create_future()
         both = loop.create_future()
 
         def on_signal(name):
             got.append(name)
-            if len(got) == 2:
-                both.set_result(None)
+            (first if len(got) == 1 else both).set_result(None)
 
         loop.add_signal_handler(signal.SIGUSR1, on_signal, "usr1")
         loop.add_signal_handler(signal.SIGUSR2, on_signal, "usr2")
+        # The loop thread never blocks on the sender threads (joining one
+        # from inside the loop could wait on a thread the signal interrupts).
         t1, _ = send_later(0.01, signal.SIGUSR1)
-        t1.join()
-        await asyncio.sleep(0.02)
+        await asyncio.wait_for(first, LONG)
         t2, _ = send_later(0.01, signal.SIGUSR2)
         await asyncio.wait_for(both, LONG)
+        t1.join()
         t2.join()
 
     loop.run_until_complete(main())
