@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -481,3 +482,32 @@ def test_exec_of_a_missing_program_raises_file_not_found(loop_factory):
 
     run(loop_factory, main)
 
+
+
+def test_cancelling_a_subprocess_being_started_kills_and_reaps_the_child(loop_factory):
+    async def main():
+        loop = asyncio.get_running_loop()
+        started = []
+        original = loop.subprocess_exec
+
+        async def spy(*args, **kwargs):
+            started.append(True)
+            return await original(*args, **kwargs)
+
+        loop.subprocess_exec = spy
+        task = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import time; time.sleep(30)", stdout=asyncio.subprocess.PIPE
+            )
+        )
+        while not started:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # now waiting for its pipes to connect
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        start = time.monotonic()
+        runner.run(main())
+        assert time.monotonic() - start < 10

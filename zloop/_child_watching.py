@@ -38,9 +38,7 @@ class ChildWatching:
         self._watch_child(transport.get_pid(), transport)
         try:
             await waiter
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException:
+        except BaseException:  # e.g. cancelled while the pipes connect
             transport.close()
             await transport._wait()
             raise
