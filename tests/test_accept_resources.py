@@ -17,17 +17,7 @@ from asyncio import constants
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.001)
+from socket_helpers import run, until
 
 
 class Echo(asyncio.Protocol):
@@ -175,13 +165,10 @@ class NotAProtocol:
     """What a broken factory returns: no connection_made."""
 
 
-def test_debug_mode_reports_a_factory_result_that_cannot_become_a_transport(loop, errors):
-    loop.set_debug(True)
-    made = []
-
-    def factory():
-        made.append(NotAProtocol())
-        return made[-1]
+def incoming_connection_reports(loop, factory, errors):
+    """Serve ``factory``, connect one client, run until the exception
+    handler got a report about the incoming connection and return those
+    reports (from ``errors``)."""
 
     async def main():
         server = await loop.create_server(factory, "127.0.0.1", 0)
@@ -193,7 +180,18 @@ def test_debug_mode_reports_a_factory_result_that_cannot_become_a_transport(loop
             server.close()
 
     run(loop, main())
-    reports = [c for c in errors if "incoming" in c["message"]]
+    return [c for c in errors if "incoming" in c["message"]]
+
+
+def test_debug_mode_reports_a_factory_result_that_cannot_become_a_transport(loop, errors):
+    loop.set_debug(True)
+    made = []
+
+    def factory():
+        made.append(NotAProtocol())
+        return made[-1]
+
+    reports = incoming_connection_reports(loop, factory, errors)
     assert len(reports) == 1
     context = reports[0]
     assert context["message"] == "Error on transport creation for incoming connection"
@@ -208,17 +206,7 @@ def test_debug_mode_reports_a_factory_that_raises_without_a_protocol_key(loop, e
     def factory():
         raise ValueError("no protocol today")
 
-    async def main():
-        server = await loop.create_server(factory, "127.0.0.1", 0)
-        client = socket.create_connection(server.sockets[0].getsockname())
-        try:
-            await until(lambda: [c for c in errors if "incoming" in c["message"]])
-        finally:
-            client.close()
-            server.close()
-
-    run(loop, main())
-    reports = [c for c in errors if "incoming" in c["message"]]
+    reports = incoming_connection_reports(loop, factory, errors)
     assert len(reports) == 1
     assert reports[0]["message"] == "Error on transport creation for incoming connection"
     assert str(reports[0]["exception"]) == "no protocol today"

@@ -7,9 +7,7 @@ import socket
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+from socket_helpers import run
 
 
 GETADDRINFO_CASES = [

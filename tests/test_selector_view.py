@@ -5,21 +5,10 @@ show what the loop watches their file descriptor for: ``read=polling`` or
 import asyncio
 import os
 import socket
-import time
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.001)
+from socket_helpers import run
 
 
 async def settle():

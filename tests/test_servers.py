@@ -6,87 +6,35 @@ import asyncio
 import errno
 import socket
 import sys
-import time
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.001)
+from socket_helpers import (
+    RecordingClient as Client,
+    TrackedEcho,
+    close_server_side_connections_fixture,
+    echo_and_close,
+    run,
+    until,
+)
 
 
-OPEN = set()  # server-side protocols whose connection is still open
+close_server_side_connections = close_server_side_connections_fixture()
 
 
-@pytest.fixture(autouse=True)
-def close_server_side_connections(loop):
-    """After each test, close what the server side still holds open."""
-    OPEN.clear()
-    yield
-
-    async def close_all():
-        for proto in list(OPEN):
-            proto.transport.close()
-        deadline = time.monotonic() + 2
-        while OPEN and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
-
-    if not loop.is_closed():
-        loop.run_until_complete(close_all())
-
-
-class Echo(asyncio.Protocol):
+class Echo(TrackedEcho):
     def __init__(self):
         self.transport = None
         self.lost_exc = "not lost"
 
-    def connection_made(self, transport):
-        self.transport = transport
-        OPEN.add(self)
-
-    def data_received(self, data):
-        self.transport.write(data)
-
     def connection_lost(self, exc):
         self.lost_exc = exc
-        OPEN.discard(self)
-
-
-class Client(asyncio.Protocol):
-    def __init__(self, loop):
-        self.data = bytearray()
-        self.eof = False
-        self.lost = loop.create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.data += data
-
-    def eof_received(self):
-        self.eof = True
-
-    def connection_lost(self, exc):
-        self.lost.set_result(exc)
+        super().connection_lost(exc)
 
 
 async def echo_once(loop, host, port, message=b"ping", family=0):
     tr, proto = await loop.create_connection(lambda: Client(loop), host, port, family=family)
-    try:
-        tr.write(message)
-        await until(lambda: len(proto.data) >= len(message))
-        return bytes(proto.data)
-    finally:
-        tr.close()
+    return await echo_and_close(tr, proto, message)
 
 
 def assert_refused(host, port):

@@ -9,9 +9,7 @@ import tempfile
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+from socket_helpers import run
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ import struct
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+from socket_helpers import run
 
 
 HANDLERS = []  # server-side handler tasks of the current test

@@ -5,53 +5,13 @@ import asyncio
 import errno
 import socket
 import sys
-import time
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+from socket_helpers import TrackedEcho as Echo, close_server_side_connections_fixture, run, until
 
 
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.001)
-
-
-OPEN = set()  # server-side protocols whose connection is still open
-
-
-@pytest.fixture(autouse=True)
-def close_server_side_connections(loop):
-    """After each test, close what the server side still holds open."""
-    OPEN.clear()
-    yield
-
-    async def close_all():
-        for proto in list(OPEN):
-            proto.transport.close()
-        deadline = time.monotonic() + 2
-        while OPEN and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
-
-    if not loop.is_closed():
-        loop.run_until_complete(close_all())
-
-
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-        OPEN.add(self)
-
-    def connection_lost(self, exc):
-        OPEN.discard(self)
-
-    def data_received(self, data):
-        self.transport.write(data)
+close_server_side_connections = close_server_side_connections_fixture()
 
 
 class Client(asyncio.Protocol):

@@ -6,21 +6,10 @@ import hashlib
 import os
 import socket
 import struct
-import time
 
 import pytest
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.001)
+from socket_helpers import run, until
 
 
 class Recorder(asyncio.Protocol):
@@ -235,23 +224,35 @@ def test_write_eof_is_sent_only_after_buffered_data_is_flushed(loop):
 # ------------------------------------------------------------ resets
 
 
+async def accept_then_reset(loop, protocol_class):
+    """A server that accepts one raw client with ``protocol_class(loop)``,
+    after which the client resets the connection (RST); returns the server
+    and the accepted protocol."""
+    accepted = []
+
+    def factory():
+        proto = protocol_class(loop)
+        accepted.append(proto)
+        return proto
+
+    server = await loop.create_server(factory, "127.0.0.1", 0)
+    addr = server.sockets[0].getsockname()
+    try:
+        raw = socket.create_connection(addr)
+        await until(lambda: accepted and accepted[0].transport is not None)
+        linger_zero(raw)
+        raw.close()
+    except BaseException:
+        server.close()
+        raise
+    return server, accepted[0]
+
+
 def test_reset_by_peer_reports_connection_reset_error_to_connection_lost(loop):
     async def main():
-        accepted = []
-
-        def factory():
-            proto = Recorder(loop)
-            accepted.append(proto)
-            return proto
-
-        server = await loop.create_server(factory, "127.0.0.1", 0)
-        addr = server.sockets[0].getsockname()
+        server, proto = await accept_then_reset(loop, Recorder)
         try:
-            raw = socket.create_connection(addr)
-            await until(lambda: accepted and accepted[0].transport is not None)
-            linger_zero(raw)
-            raw.close()
-            return await accepted[0].lost
+            return await proto.lost
         finally:
             server.close()
 
@@ -297,22 +298,9 @@ def test_writing_to_a_connection_reset_by_peer_reports_the_error_to_connection_l
             transport.pause_reading()  # only the write can notice the reset
 
     async def main():
-        accepted = []
-
-        def factory():
-            proto = Quiet(loop)
-            accepted.append(proto)
-            return proto
-
-        server = await loop.create_server(factory, "127.0.0.1", 0)
-        addr = server.sockets[0].getsockname()
+        server, proto = await accept_then_reset(loop, Quiet)
         try:
-            raw = socket.create_connection(addr)
-            await until(lambda: accepted and accepted[0].transport is not None)
-            linger_zero(raw)
-            raw.close()
             await asyncio.sleep(0.02)
-            proto = accepted[0]
             assert not proto.lost.done()
             for _ in range(3):
                 proto.transport.write(b"x" * 65536)

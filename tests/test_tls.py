@@ -12,17 +12,7 @@ import time
 import pytest
 import trustme
 
-
-def run(loop, coro, timeout=10):
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.001)
+from socket_helpers import TrackedEcho, close_server_side_connections_fixture, run, until
 
 
 @pytest.fixture(scope="module")
@@ -49,42 +39,19 @@ def client_ctx(ca):
     return ctx
 
 
-OPEN = set()  # server-side protocols whose connection is still open
+# After each test, close what the server side still holds open and let the
+# TLS shutdowns finish, so no transport outlives its loop.
+close_server_side_connections = close_server_side_connections_fixture(poll=0.005)
 
 
-@pytest.fixture(autouse=True)
-def close_server_side_connections(loop):
-    """After each test, close what the server side still holds open and let
-    the TLS shutdowns finish, so no transport outlives its loop."""
-    OPEN.clear()
-    yield
-
-    async def close_all():
-        for proto in list(OPEN):
-            proto.transport.close()
-        deadline = time.monotonic() + 2
-        while OPEN and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-
-    if not loop.is_closed():
-        loop.run_until_complete(close_all())
-
-
-class Echo(asyncio.Protocol):
+class Echo(TrackedEcho):
     def __init__(self):
         self.transport = None
         self.lost = "not lost"
 
-    def connection_made(self, transport):
-        self.transport = transport
-        OPEN.add(self)
-
-    def data_received(self, data):
-        self.transport.write(data)
-
     def connection_lost(self, exc):
         self.lost = exc
-        OPEN.discard(self)
+        super().connection_lost(exc)
 
 
 class Client(asyncio.Protocol):
