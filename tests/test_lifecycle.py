@@ -1,6 +1,7 @@
 """run_forever / run_until_complete / stop / close and their error cases."""
 
 import asyncio
+import os
 import re
 import threading
 
@@ -305,3 +306,15 @@ def test_loop_repr_shows_running_closed_and_debug_state(loop, run_once):
     assert re.search(r"debug=True", repr(loop)), repr(loop)
     loop.close()
     assert re.search(r"closed=True", repr(loop)), repr(loop)
+
+
+def test_close_releases_the_loops_file_descriptors(loop_factory):
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    lp = loop_factory()
+    lp.run_until_complete(asyncio.sleep(0))
+    assert open_fds() > before
+    lp.close()
+    assert open_fds() == before

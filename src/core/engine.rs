@@ -263,6 +263,16 @@ impl<T: Schedulable + Clone> Engine<T> {
 
     /// Removes every item held (ready, timers, readers, writers) and
     /// deregisters every fd except the waker's.
+    /// Releases everything: returns every item held (for the caller to
+    /// drop outside any borrow) and closes the epoll fd and the waker, as
+    /// asyncio's `close()` closes its selector and self-pipe.
+    pub fn close(&mut self) -> Vec<T> {
+        let items = self.take_all();
+        self.reactor.close();
+        self.waker.close();
+        items
+    }
+
     pub fn take_all(&mut self) -> Vec<T> {
         let mut all = self.ready.take_all();
         all.extend(self.timers.take_all());
@@ -875,6 +885,22 @@ mod tests {
         d.fail_on = Some(6);
         assert!(run_forever(&eng, &mut d).is_err());
         assert!(!eng.borrow().is_stopping());
+    }
+
+    #[test]
+    fn close_returns_every_item_and_closes_the_engine_fds() {
+        let eng = engine();
+        let (r, _w) = pipe();
+        eng.borrow_mut().push_ready(item(1));
+        eng.borrow_mut().push_timer(1e9, item(2));
+        assert!(eng.borrow_mut().set_reader(r.as_raw_fd(), item(3)).is_ok());
+        let items = eng.borrow_mut().close();
+        assert_eq!(items.len(), 3);
+        // The OwnedFds are gone (closed); checking the old numbers would race
+        // with other tests reusing them.
+        assert_eq!(eng.borrow().reactor().fd(), -1);
+        assert_eq!(eng.borrow().waker().fd(), -1);
+        eng.borrow().wake_always(); // a closed waker ignores wake-ups
     }
 
     #[test]

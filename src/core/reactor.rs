@@ -14,7 +14,8 @@ use super::sys;
 /// The map mirrors the kernel's registrations exactly, so `epoll_ctl` is only
 /// called when the interest really changes.
 pub struct Reactor {
-    epfd: OwnedFd,
+    /// None once closed.
+    epfd: Option<OwnedFd>,
     registered: HashMap<RawFd, Interest>,
     /// `epoll_ctl` calls made, to check that unchanged interest costs none.
     #[cfg(test)]
@@ -36,7 +37,7 @@ impl Reactor {
     /// A new epoll instance (close-on-exec) with nothing registered.
     pub fn new() -> io::Result<Reactor> {
         Ok(Reactor {
-            epfd: sys::epoll_create()?,
+            epfd: Some(sys::epoll_create()?),
             registered: HashMap::new(),
             #[cfg(test)]
             ctl_calls: 0,
@@ -44,8 +45,9 @@ impl Reactor {
     }
 
     /// The epoll fd.
+    /// The epoll fd (-1 once closed, so further calls fail with EBADF).
     pub fn fd(&self) -> RawFd {
-        self.epfd.as_raw_fd()
+        self.epfd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
     fn ctl(&mut self, op: libc::c_int, fd: RawFd, interest: Interest) -> io::Result<()> {
@@ -53,7 +55,7 @@ impl Reactor {
         {
             self.ctl_calls += 1;
         }
-        sys::epoll_ctl(self.epfd.as_raw_fd(), op, fd, epoll_flags(interest))
+        sys::epoll_ctl(self.fd(), op, fd, epoll_flags(interest))
     }
 
     /// Makes `fd`'s registration match `interest`.
@@ -115,13 +117,19 @@ impl Reactor {
     }
 
     /// The registered fds, in no particular order.
+    /// Closes the epoll fd and forgets every registration.
+    pub fn close(&mut self) {
+        self.epfd = None;
+        self.registered.clear();
+    }
+
     pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
         self.registered.keys().copied()
     }
 
     /// `epoll_wait` into `buf`; `EINTR` is returned, not retried.
     pub fn wait(&self, buf: &mut EventBuf, timeout_ms: i32) -> io::Result<usize> {
-        sys::epoll_wait(self.epfd.as_raw_fd(), buf, timeout_ms)
+        sys::epoll_wait(self.fd(), buf, timeout_ms)
     }
 }
 

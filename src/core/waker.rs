@@ -8,18 +8,20 @@ use super::sys;
 /// An eventfd (non-blocking, close-on-exec) registered readable in the
 /// reactor; writing it ends a blocking poll.
 pub struct Waker {
-    fd: OwnedFd,
+    /// None once closed.
+    fd: Option<OwnedFd>,
 }
 
 impl Waker {
     pub fn new() -> io::Result<Waker> {
         Ok(Waker {
-            fd: sys::eventfd()?,
+            fd: Some(sys::eventfd()?),
         })
     }
 
+    /// The eventfd (-1 once closed: waking a closed loop does nothing).
     pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
     /// Adds 1 to the counter. Errors are ignored: `EAGAIN` means the counter
@@ -29,6 +31,10 @@ impl Waker {
     }
 
     /// Resets the counter (reads until `EAGAIN`, or any other error).
+    pub fn close(&mut self) {
+        self.fd = None;
+    }
+
     pub fn drain(&self) {
         let mut buf = [0u8; 8];
         while sys::read(self.fd(), &mut buf).is_ok() {}

@@ -491,7 +491,7 @@ unsafe extern "C" fn set_task_factory_attr(
 /// of `close()`.
 unsafe extern "C" fn release_engine(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
-        let items = LoopObject::from_ptr(slf).engine().borrow_mut().take_all();
+        let items = LoopObject::from_ptr(slf).engine().borrow_mut().close();
         drop(items);
         Ok(Owned::none())
     })
@@ -978,7 +978,7 @@ static mut METHODS: [PyMethodDef; 26] = [
     method(c"create_task", PyMethodDefPointer { PyCFunctionFastWithKeywords: create_task }, FAST_KW,
         c"create_task(coro, *, name=None, context=None): schedule a coroutine as an asyncio.Task."),
     method(c"_release_engine", PyMethodDefPointer { PyCFunction: release_engine }, METH_NOARGS,
-        c"Drop pending callbacks, timers, readers and writers (close())."),
+        c"Drop pending callbacks, timers, readers and writers, and close the epoll fd and the waker (close())."),
     method(c"_add_reader", PyMethodDefPointer { PyCFunctionFast: add_reader }, METH_FASTCALL,
         c"_add_reader(fd, callback, *args): call callback(*args) when fd is readable; returns the handle."),
     method(c"_add_writer", PyMethodDefPointer { PyCFunctionFast: add_writer }, METH_FASTCALL,
