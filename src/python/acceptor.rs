@@ -147,9 +147,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     unsafe {
         PyObject_GC_UnTrack(slf.cast());
         clear(slf);
-        if let Some(free) = (*Py_TYPE(slf)).tp_free {
-            free(slf.cast());
-        }
+        super::type_object::free_object(slf);
     }
 }
 
@@ -171,9 +169,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_dealloc = Some(dealloc);
         (*tp).tp_traverse = Some(traverse);
         (*tp).tp_clear = Some(clear);
-        if PyType_Ready(tp) < 0 {
-            return Err(Raised);
-        }
-        Ok(tp)
+        super::type_object::ready_type(tp)
     }
 }

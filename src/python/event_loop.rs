@@ -925,10 +925,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             (*slf.cast::<LoopObject>()).state = null_mut();
             drop(Box::from_raw(state));
         }
-        let tp = Py_TYPE(slf);
-        if let Some(free) = (*tp).tp_free {
-            free(slf.cast());
-        }
+        super::type_object::free_object(slf);
     }
 }
 
@@ -1044,9 +1041,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_clear = Some(clear);
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
         (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        if PyType_Ready(tp) < 0 {
-            return Err(Raised);
-        }
-        Ok(tp)
+        super::type_object::ready_type(tp)
     }
 }

@@ -590,9 +590,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_weaklistoffset = std::mem::offset_of!(HandleObject, weakreflist) as Py_ssize_t;
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
         (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        if PyType_Ready(tp) < 0 {
-            return Err(Raised);
-        }
-        Ok(tp)
+        super::type_object::ready_type(tp)
     }
 }

@@ -598,9 +598,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             drop(Box::from_raw((*op).work));
             (*op).work = null_mut();
         }
-        if let Some(free) = (*Py_TYPE(slf)).tp_free {
-            free(slf.cast());
-        }
+        super::type_object::free_object(slf);
     }
 }
 
@@ -621,9 +619,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_dealloc = Some(dealloc);
         (*tp).tp_traverse = Some(traverse);
         (*tp).tp_clear = Some(clear);
-        if PyType_Ready(tp) < 0 {
-            return Err(Raised);
-        }
-        Ok(tp)
+        super::type_object::ready_type(tp)
     }
 }

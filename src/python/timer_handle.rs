@@ -146,9 +146,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_richcompare = Some(timer_richcompare);
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
         (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        if PyType_Ready(tp) < 0 {
-            return Err(Raised);
-        }
-        Ok(tp)
+        super::type_object::ready_type(tp)
     }
 }

@@ -1364,9 +1364,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             (*obj).state = null_mut();
             drop(Box::from_raw(st));
         }
-        if let Some(free) = (*Py_TYPE(slf)).tp_free {
-            free(slf.cast());
-        }
+        super::type_object::free_object(slf);
     }
 }
 
@@ -1538,9 +1536,7 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_weaklistoffset = std::mem::offset_of!(TransportObject, weakreflist) as Py_ssize_t;
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
         (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        if PyType_Ready(tp) < 0 {
-            return Err(Raised);
-        }
+        super::type_object::ready_type(tp)?;
         // Class attributes asyncio's start_tls() and sendfile() look for.
         if PyDict_SetItemString((*tp).tp_dict, c"_start_tls_compatible".as_ptr(), Py_True()) < 0
             || PyDict_SetItemString(

@@ -109,3 +109,29 @@ pub const GETSET_END: PyGetSetDef = PyGetSetDef {
     doc: std::ptr::null(),
     closure: std::ptr::null_mut(),
 };
+
+/// `PyType_Ready`, as a value.
+///
+/// # Safety
+/// `tp` is a static type object filled by `new_type`; GIL held.
+pub unsafe fn ready_type(tp: *mut PyTypeObject) -> PyResult<*mut PyTypeObject> {
+    // SAFETY: per the contract.
+    if unsafe { PyType_Ready(tp) } < 0 {
+        return Err(Raised);
+    }
+    Ok(tp)
+}
+
+/// The last step of a `tp_dealloc`: gives the memory back with the type's
+/// own `tp_free` (a subclass may allocate differently).
+///
+/// # Safety
+/// `slf` is an object whose references were all released; it is not used after.
+pub unsafe fn free_object(slf: *mut PyObject) {
+    // SAFETY: per the contract; tp_free matches the type's allocator.
+    unsafe {
+        if let Some(free) = (*Py_TYPE(slf)).tp_free {
+            free(slf.cast());
+        }
+    }
+}
