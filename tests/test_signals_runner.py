@@ -339,3 +339,47 @@ def test_removing_one_signal_handler_keeps_the_others_working(loop, run_until, r
         loop.remove_signal_handler(signal.SIGUSR1)
         signal.signal(signal.SIGUSR2, previous_usr2)
     assert got == ["usr1"]
+
+
+def test_signal_whose_handler_handle_was_cancelled_removes_the_handler(
+    loop, run_once, errors, restore_sigusr1
+):
+    got = []
+    loop.add_signal_handler(signal.SIGUSR1, got.append, "cancelled")
+    loop._signal_handlers[signal.SIGUSR1].cancel()
+    signal.raise_signal(signal.SIGUSR1)
+    for _ in range(3):
+        run_once(loop)
+    assert got == []
+    assert errors == []
+    assert signal.SIGUSR1 not in loop._signal_handlers
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+
+
+def test_signal_handler_handle_has_the_handle_interface(loop, restore_sigusr1):
+    def on_signal():
+        pass
+
+    loop.add_signal_handler(signal.SIGUSR1, on_signal, 1, 2)
+    handle = loop._signal_handlers[signal.SIGUSR1]
+    try:
+        assert handle._callback is on_signal
+        assert handle._args == (1, 2)
+        assert handle.cancelled() is False
+        assert "on_signal" in repr(handle)
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+
+
+def test_a_burst_of_signals_runs_the_handler_once_per_signal(loop, run_until, restore_sigusr1):
+    got = []
+    loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
+    try:
+        for _ in range(5):
+            signal.raise_signal(signal.SIGUSR1)  # five bytes queued on the wake-up fd
+        run_until(loop, lambda: len(got) >= 5)
+        for _ in range(3):
+            loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+    assert got == ["usr1"] * 5

@@ -1,15 +1,18 @@
 """``add_signal_handler``/``remove_signal_handler``, as asyncio's Unix loop.
 
 Python's C-level signal handler writes each signal number to the wake-up fd
-(``signal.set_wakeup_fd``), a socket the loop watches with a native reader,
-so a signal wakes a sleeping loop at once and its handler runs on the loop.
+(``signal.set_wakeup_fd``), a socket the loop watches with the native
+``SignalReader``, so a signal wakes a sleeping loop at once and its handler
+(a native ``Handle``) goes straight onto the ready queue.
 """
 
 import signal
 import socket
 import sys
 import warnings
-from asyncio import coroutines, events
+from asyncio import coroutines
+
+from . import _zloop
 
 
 def _ignore_signal(signum, frame):
@@ -22,6 +25,7 @@ class SignalHandlers:
     def _init_signal_handlers(self):
         self._signal_handlers = {}
         self._signal_wakeup = None  # (receiver, sender) socketpair, made on first use
+        self._signal_reader = None
 
     def add_signal_handler(self, sig, callback, *args):
         """Run ``callback(*args)`` on the loop whenever ``sig`` arrives."""
@@ -37,7 +41,7 @@ class SignalHandlers:
             signal.set_wakeup_fd(self._signal_wakeup[1].fileno())
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc))
-        self._signal_handlers[sig] = events.Handle(callback, args, self, None)
+        self._signal_handlers[sig] = self._signal_reader.handle(callback, args)
         try:
             signal.signal(sig, _ignore_signal)
             signal.siginterrupt(sig, False)
@@ -70,14 +74,8 @@ class SignalHandlers:
         receiver.setblocking(False)
         sender.setblocking(False)
         self._signal_wakeup = (receiver, sender)
-        self.add_reader(receiver.fileno(), self._read_signals)
-
-    def _read_signals(self):
-        # Level-triggered: called again while more signal numbers are queued.
-        for signum in self._signal_wakeup[0].recv(4096):
-            handle = self._signal_handlers.get(signum)
-            if handle is not None:  # else removed while the signal was in flight
-                self.call_soon(handle._run)
+        self._signal_reader = _zloop.SignalReader(self, receiver.fileno(), self._signal_handlers)
+        self.add_reader(receiver.fileno(), self._signal_reader)
 
     def _close_signal_handlers(self):
         if self._signal_handlers:
@@ -96,3 +94,4 @@ class SignalHandlers:
             for sock in self._signal_wakeup:
                 sock.close()
             self._signal_wakeup = None
+            self._signal_reader = None

@@ -76,6 +76,16 @@ impl HandleRef {
         self.0.as_ptr()
     }
 
+    /// `obj` as a handle when it is exactly a native `Handle` (not a
+    /// `TimerHandle`, not a Python object), borrowed into a new reference.
+    pub fn from_object(obj: *mut PyObject) -> Option<HandleRef> {
+        // SAFETY: obj is a live object; comparing its type pointer.
+        unsafe {
+            (Py_TYPE(obj) == ptr::addr_of_mut!(HANDLE_TYPE))
+                .then(|| HandleRef(Owned::from_borrowed(obj)))
+        }
+    }
+
     /// A new reference for the caller (the handle `call_soon` returns).
     pub fn to_owned(&self) -> Owned {
         self.0.clone()

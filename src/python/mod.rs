@@ -10,6 +10,7 @@ mod owned;
 mod raised;
 mod read_buffer;
 mod ready_item;
+mod signal_reader;
 mod sock_op;
 mod timer_handle;
 mod transport;
@@ -72,6 +73,7 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"Transport", transport::ready()?)?;
     add_type(&module, c"Acceptor", acceptor::ready()?)?;
     add_type(&module, c"SockOp", sock_op::ready()?)?;
+    add_type(&module, c"SignalReader", signal_reader::ready()?)?;
     Ok(module)
 }
 

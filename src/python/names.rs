@@ -85,6 +85,7 @@ interned! {
     S_ADD_DONE_CALLBACK = c"add_done_callback";
     S_CONNECT_EX = c"connect_ex";
     S_REMOVE_DONE_CALLBACK = c"remove_done_callback";
+    S_REMOVE_SIGNAL_HANDLER = c"remove_signal_handler";
 }
 
 /// `asyncio.Future` (the C `_asyncio.Future` where available).
