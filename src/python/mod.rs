@@ -1,7 +1,9 @@
 //! The CPython adapter: the only code that touches `pyo3-ffi`.
 
 mod acceptor;
+mod address;
 mod args;
+mod datagram_transport;
 mod event_loop;
 mod handle;
 mod loop_dispatcher;
@@ -72,6 +74,11 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"Transport", transport::ready()?)?;
     add_type(&module, c"Acceptor", acceptor::ready()?)?;
     add_type(&module, c"SockOp", sock_op::ready()?)?;
+    add_type(
+        &module,
+        c"DatagramTransport",
+        datagram_transport::ready()?,
+    )?;
     Ok(module)
 }
 
