@@ -85,7 +85,9 @@ impl SockAddr {
         let mut addr = SockAddr::empty();
         // SAFETY: sockaddr_storage is large and aligned enough for any
         // sockaddr type; we write a sockaddr_in at its start.
-        let sin = unsafe { &mut *(&mut addr.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+        let sin = unsafe {
+            &mut *(&mut addr.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+        };
         sin.sin_family = libc::AF_INET as libc::sa_family_t;
         sin.sin_port = port.to_be();
         sin.sin_addr.s_addr = u32::from_ne_bytes(ip);
@@ -97,7 +99,9 @@ impl SockAddr {
     pub fn ipv6(ip: [u8; 16], port: u16, flowinfo: u32, scope_id: u32) -> SockAddr {
         let mut addr = SockAddr::empty();
         // SAFETY: as in `ipv4`, for a sockaddr_in6.
-        let sin6 = unsafe { &mut *(&mut addr.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+        let sin6 = unsafe {
+            &mut *(&mut addr.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+        };
         sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
         sin6.sin6_port = port.to_be();
         sin6.sin6_flowinfo = flowinfo.to_be();
@@ -113,7 +117,9 @@ impl SockAddr {
     pub fn unix(name: &[u8]) -> Option<SockAddr> {
         let mut addr = SockAddr::empty();
         // SAFETY: as in `ipv4`, for a sockaddr_un.
-        let sun = unsafe { &mut *(&mut addr.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+        let sun = unsafe {
+            &mut *(&mut addr.storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_un>()
+        };
         let abstract_name = name.first().is_none_or(|&b| b == 0);
         let room = sun.sun_path.len();
         if name.len() > room || (!abstract_name && name.len() >= room) {
@@ -134,8 +140,13 @@ impl SockAddr {
             return None;
         }
         // SAFETY: the family says a sockaddr_in is stored.
-        let sin = unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-        Some((sin.sin_addr.s_addr.to_ne_bytes(), u16::from_be(sin.sin_port)))
+        let sin = unsafe {
+            &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+        };
+        Some((
+            sin.sin_addr.s_addr.to_ne_bytes(),
+            u16::from_be(sin.sin_port),
+        ))
     }
 
     /// Address, port, flowinfo and scope id of an AF_INET6 address.
@@ -144,7 +155,9 @@ impl SockAddr {
             return None;
         }
         // SAFETY: the family says a sockaddr_in6 is stored.
-        let sin6 = unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+        let sin6 = unsafe {
+            &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+        };
         Some((
             sin6.sin6_addr.s6_addr,
             u16::from_be(sin6.sin6_port),
@@ -162,7 +175,8 @@ impl SockAddr {
         // SAFETY: the family says a sockaddr_un is stored; the storage is
         // larger than sockaddr_un, so the path slice stays inside it.
         let path = unsafe {
-            let sun = &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>();
+            let sun =
+                &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>();
             std::slice::from_raw_parts(sun.sun_path.as_ptr().cast::<u8>(), sun.sun_path.len())
         };
         let name_len = self.len().saturating_sub(SUN_PATH_OFFSET).min(path.len());
@@ -176,7 +190,8 @@ impl SockAddr {
     /// `sa_data` (14 bytes), for families the adapter has no view of.
     pub fn raw_data(&self) -> [u8; 14] {
         // SAFETY: every sockaddr starts with a `struct sockaddr` header.
-        let sa = unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr>() };
+        let sa =
+            unsafe { &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr>() };
         sa.sa_data.map(|c| c as u8)
     }
 }
@@ -215,8 +230,7 @@ pub fn parse_ipv4(text: &str) -> Option<[u8; 4]> {
     let c = CString::new(text).ok()?;
     let mut out = [0u8; 4];
     // SAFETY: c is NUL-terminated; out is 4 writable bytes (an in_addr).
-    (unsafe { inet_pton(libc::AF_INET, c.as_ptr(), out.as_mut_ptr().cast()) } == 1)
-        .then_some(out)
+    (unsafe { inet_pton(libc::AF_INET, c.as_ptr(), out.as_mut_ptr().cast()) } == 1).then_some(out)
 }
 
 /// `inet_pton(AF_INET6, text)`.
@@ -224,8 +238,7 @@ pub fn parse_ipv6(text: &str) -> Option<[u8; 16]> {
     let c = CString::new(text).ok()?;
     let mut out = [0u8; 16];
     // SAFETY: c is NUL-terminated; out is 16 writable bytes (an in6_addr).
-    (unsafe { inet_pton(libc::AF_INET6, c.as_ptr(), out.as_mut_ptr().cast()) } == 1)
-        .then_some(out)
+    (unsafe { inet_pton(libc::AF_INET6, c.as_ptr(), out.as_mut_ptr().cast()) } == 1).then_some(out)
 }
 
 #[cfg(test)]
@@ -252,7 +265,10 @@ mod tests {
         let a = SockAddr::ipv6(ip, 8080, 0x12345, 3);
         assert_eq!(a.as_ipv6(), Some((ip, 8080, 0x12345, 3)));
         assert_eq!(ipv6_text(&ip), "fe80::1");
-        assert_eq!(ipv6_text(&parse_ipv6("::ffff:1.2.3.4").unwrap()), "::ffff:1.2.3.4");
+        assert_eq!(
+            ipv6_text(&parse_ipv6("::ffff:1.2.3.4").unwrap()),
+            "::ffff:1.2.3.4"
+        );
         assert_eq!(ipv6_text(&parse_ipv6("0:0:0:0:0:0:0:1").unwrap()), "::1");
         assert_eq!(ipv6_text(&[0; 16]), "::");
         assert_eq!(parse_ipv6("127.0.0.1"), None);

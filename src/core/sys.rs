@@ -182,7 +182,14 @@ pub fn sendto(fd: RawFd, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
     // SAFETY: `buf` is readable for `buf.len()` bytes; `sa` points at `len`
     // initialised bytes of a sockaddr.
     retry_size(|| unsafe {
-        libc::sendto(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL, sa, len)
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+            sa,
+            len,
+        )
     })
 }
 
@@ -348,7 +355,12 @@ mod tests {
     #[test]
     fn udp_sendto_and_recvfrom() {
         // SAFETY: socket takes no pointers.
-        let a = owned(check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK, 0) }).unwrap());
+        let a = owned(
+            check(unsafe {
+                libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK, 0)
+            })
+            .unwrap(),
+        );
         // SAFETY: as above.
         let b = owned(check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) }).unwrap());
         let any = SockAddr::ipv4([127, 0, 0, 1], 0);
@@ -360,7 +372,9 @@ mod tests {
         // SAFETY: bsa/blen describe the writable storage of `bound`.
         check(unsafe { libc::getsockname(a.as_raw_fd(), bsa, blen) }).unwrap();
         let mut buf = [0u8; 16];
-        let err = recvfrom(a.as_raw_fd(), &mut buf).map(|(n, _)| n).unwrap_err();
+        let err = recvfrom(a.as_raw_fd(), &mut buf)
+            .map(|(n, _)| n)
+            .unwrap_err();
         assert!(would_block(&err));
         assert_eq!(sendto(b.as_raw_fd(), b"hello", &bound).unwrap(), 5);
         assert_eq!(sendto(b.as_raw_fd(), b"", &bound).unwrap(), 0);
@@ -377,7 +391,8 @@ mod tests {
     fn unix_datagram_from_an_unnamed_socket() {
         let mut fds = [0 as c_int; 2];
         // SAFETY: `fds` is a writable array of two ints.
-        check(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) }).unwrap();
+        check(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) })
+            .unwrap();
         let (a, b) = (owned(fds[0]), owned(fds[1]));
         assert_eq!(send(b.as_raw_fd(), b"x").unwrap(), 1);
         let mut buf = [0u8; 4];

@@ -161,9 +161,22 @@ fn inet_from_python(family: c_int, addr: *mut PyObject) -> Option<SockAddr> {
         }
         let ip = sockaddr::parse_ipv6(host)?;
         let port = small_int(item(1), 0xffff)?;
-        let flowinfo = if n > 2 { small_int(item(2), 0xfffff)? } else { 0 };
-        let scope_id = if n > 3 { small_int(item(3), u32::MAX.into())? } else { 0 };
-        Some(SockAddr::ipv6(ip, port as u16, flowinfo as u32, scope_id as u32))
+        let flowinfo = if n > 2 {
+            small_int(item(2), 0xfffff)?
+        } else {
+            0
+        };
+        let scope_id = if n > 3 {
+            small_int(item(3), u32::MAX.into())?
+        } else {
+            0
+        };
+        Some(SockAddr::ipv6(
+            ip,
+            port as u16,
+            flowinfo as u32,
+            scope_id as u32,
+        ))
     }
 }
 

@@ -499,7 +499,10 @@ fn python_recvfrom(slf: *mut PyObject) -> PyResult<Result<(Owned, Owned), Failur
             Err(Raised) => return pending_failure().map(Err),
         };
         if PyTuple_Check(result.as_ptr()) == 0 || PyTuple_GET_SIZE(result.as_ptr()) != 2 {
-            raise_static(PyExc_ValueError, c"recvfrom() did not return (data, address)");
+            raise_static(
+                PyExc_ValueError,
+                c"recvfrom() did not return (data, address)",
+            );
             return pending_failure().map(Err);
         }
         let data = Owned::from_borrowed(PyTuple_GET_ITEM(result.as_ptr(), 0));
@@ -624,7 +627,11 @@ fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyRes
     }
     let st = state(slf);
     // SAFETY: Py_None is immortal; the address slot is null or live.
-    let mut addr = if addr.is_null() { unsafe { Py_None() } } else { addr };
+    let mut addr = if addr.is_null() {
+        unsafe { Py_None() }
+    } else {
+        addr
+    };
     if st.has_address {
         // SAFETY: address is set whenever has_address is.
         let address = unsafe { (*obj_of(slf)).address };
@@ -672,7 +679,8 @@ fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyRes
     // SAFETY: Py_None is immortal; addr is live.
     let addr = (addr != unsafe { Py_None() }).then(|| unsafe { Owned::from_borrowed(addr) });
     st.queue.borrow_mut().push_back(Queued { data: copy, addr });
-    st.buffer_size.set(st.buffer_size.get() + length + header_added());
+    st.buffer_size
+        .set(st.buffer_size.get() + length + header_added());
     maybe_pause_protocol(slf)
 }
 
@@ -961,7 +969,10 @@ fn repr(slf: *mut PyObject) -> PyResult<Owned> {
         let full = CStr::from_ptr((*tp).tp_name).to_string_lossy().into_owned();
         (
             (*obj_of(slf)).sock,
-            full.rsplit('.').next().unwrap_or("DatagramTransport").to_owned(),
+            full.rsplit('.')
+                .next()
+                .unwrap_or("DatagramTransport")
+                .to_owned(),
         )
     };
     let mut info = vec![name];

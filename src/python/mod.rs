@@ -74,11 +74,7 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"Transport", transport::ready()?)?;
     add_type(&module, c"Acceptor", acceptor::ready()?)?;
     add_type(&module, c"SockOp", sock_op::ready()?)?;
-    add_type(
-        &module,
-        c"DatagramTransport",
-        datagram_transport::ready()?,
-    )?;
+    add_type(&module, c"DatagramTransport", datagram_transport::ready()?)?;
     Ok(module)
 }
 
