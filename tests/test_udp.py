@@ -871,3 +871,22 @@ def test_released_socket_drops_unconnected_sendto(zloop):
         assert loop.run_until_complete(main()) == 0
     finally:
         loop.close()
+
+
+def test_datagram_transport_built_without_a_waiter_calls_connection_made(loop):
+    # loop._make_datagram_transport(sock, protocol) is what
+    # create_datagram_endpoint calls (there with a waiter).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    proto = Recorder(loop)
+
+    async def main():
+        t = loop._make_datagram_transport(sock, proto)
+        await asyncio.sleep(0)
+        made = proto.transport is t
+        t.close()
+        await asyncio.wait_for(proto.lost, TIMEOUT)
+        return made
+
+    assert loop.run_until_complete(main())
