@@ -1,6 +1,8 @@
-"""The reprs of asyncio's own Python transports (datagram endpoints, pipes)
-show what the loop watches their file descriptor for: ``read=polling`` or
-``read=idle``, ``write=<polling|idle, bufsize=N>``."""
+"""The reprs of datagram and pipe transports show what the loop watches
+their file descriptor for: ``read=polling`` or ``read=idle``,
+``write=<polling|idle, bufsize=N>``. Datagram transports are asyncio's
+``_SelectorDatagramTransport`` or zloop's native ``DatagramTransport``; the
+repr starts with the class name."""
 
 import asyncio
 import os
@@ -14,6 +16,13 @@ from socket_helpers import run
 async def settle():
     for _ in range(3):
         await asyncio.sleep(0)
+
+
+def datagram_class(loop):
+    """The class name a datagram transport of ``loop`` shows in its repr."""
+    if type(loop).__module__.startswith("zloop"):
+        return "DatagramTransport"
+    return "_SelectorDatagramTransport"
 
 
 async def udp_endpoint(loop):
@@ -35,7 +44,8 @@ def test_datagram_transport_repr_shows_read_polling_while_reading(loop):
             await settle()
 
     fd, text = run(loop, main())
-    assert text == f"<_SelectorDatagramTransport fd={fd} read=polling write=<idle, bufsize=0>>"
+    name = datagram_class(loop)
+    assert text == f"<{name} fd={fd} read=polling write=<idle, bufsize=0>>"
 
 
 def test_datagram_transport_repr_shows_read_idle_while_paused(loop):
@@ -52,8 +62,9 @@ def test_datagram_transport_repr_shows_read_idle_while_paused(loop):
             await settle()
 
     fd, paused, resumed = run(loop, main())
-    assert paused == f"<_SelectorDatagramTransport fd={fd} read=idle write=<idle, bufsize=0>>"
-    assert resumed == f"<_SelectorDatagramTransport fd={fd} read=polling write=<idle, bufsize=0>>"
+    name = datagram_class(loop)
+    assert paused == f"<{name} fd={fd} read=idle write=<idle, bufsize=0>>"
+    assert resumed == f"<{name} fd={fd} read=polling write=<idle, bufsize=0>>"
 
 
 def test_datagram_transport_repr_shows_closing_and_read_idle_once_closed(loop):
@@ -66,10 +77,11 @@ def test_datagram_transport_repr_shows_closing_and_read_idle_once_closed(loop):
         return fd, closing, repr(transport)
 
     fd, closing, closed = run(loop, main())
+    name = datagram_class(loop)
     assert closing == (
-        f"<_SelectorDatagramTransport closing fd={fd} read=idle write=<idle, bufsize=0>>"
+        f"<{name} closing fd={fd} read=idle write=<idle, bufsize=0>>"
     )
-    assert closed == f"<_SelectorDatagramTransport closed fd={fd}>"
+    assert closed == f"<{name} closed fd={fd}>"
 
 
 def test_datagram_transport_repr_after_the_loop_closed_has_no_polling_state(loop):
@@ -78,10 +90,11 @@ def test_datagram_transport_repr_after_the_loop_closed_has_no_polling_state(loop
         return transport, transport.get_extra_info("socket").fileno()
 
     transport, fd = run(loop, main())
+    name = datagram_class(loop)
     transport.close()
     loop.run_until_complete(settle())
     loop.close()
-    assert repr(transport) == f"<_SelectorDatagramTransport closed fd={fd}>"
+    assert repr(transport) == f"<{name} closed fd={fd}>"
 
 
 def test_datagram_transport_repr_of_a_connected_endpoint(loop):
@@ -102,7 +115,8 @@ def test_datagram_transport_repr_of_a_connected_endpoint(loop):
             peer.close()
 
     fd, text = run(loop, main())
-    assert text == f"<_SelectorDatagramTransport fd={fd} read=polling write=<idle, bufsize=0>>"
+    name = datagram_class(loop)
+    assert text == f"<{name} fd={fd} read=polling write=<idle, bufsize=0>>"
 
 
 def test_read_pipe_transport_repr_shows_polling_then_idle_when_paused(loop):

@@ -2,9 +2,12 @@
 
 import asyncio
 import os
+import re
 import socket
 import sys
 import tempfile
+import time
+from asyncio import selector_events
 
 import pytest
 
@@ -438,3 +441,452 @@ def test_sockets_are_non_blocking(loop):
         return blocking
 
     assert loop.run_until_complete(main()) == 0
+
+
+# ----------------------------------------------------------- data and types
+
+
+def test_sendto_of_a_str_raises_type_error_naming_the_type(loop):
+    async def main():
+        t, _ = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        try:
+            with pytest.raises(TypeError) as info:
+                t.sendto("text", t.get_extra_info("sockname"))
+            return str(info.value)
+        finally:
+            t.close()
+
+    message = loop.run_until_complete(main())
+    assert message == "data argument must be a bytes-like object, not 'str'"
+
+
+def test_sendto_accepts_bytearray_and_memoryview(loop):
+    async def main():
+        server, server_proto, client, _, _ = await _connected_pair(loop)
+        client.sendto(bytearray(b"from a bytearray"))
+        client.sendto(memoryview(b"--from a memoryview--")[2:-2])
+        got = [(await _next(server_proto))[0] for _ in range(2)]
+        client.close()
+        server.close()
+        return got
+
+    assert loop.run_until_complete(main()) == [b"from a bytearray", b"from a memoryview"]
+
+
+def test_largest_udp_datagram_of_65507_bytes_arrives_intact(loop):
+    payload = os.urandom(65507)
+    data, _, seen, _ = loop.run_until_complete(_echo_round_trip(
+        loop, socket.AF_INET, ("127.0.0.1", 0), {}, payload))
+    assert seen == payload
+    assert data == payload
+
+
+def test_sendto_keyword_arguments_data_and_addr(loop):
+    async def main():
+        server, server_proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        client, _ = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        client.sendto(data=b"by keyword", addr=server.get_extra_info("sockname"))
+        got = await _next(server_proto)
+        client.close()
+        server.close()
+        return got[0]
+
+    assert loop.run_until_complete(main()) == b"by keyword"
+
+
+# ------------------------------------------------------------- addresses
+
+
+def test_ipv6_sender_is_a_4_tuple_with_flowinfo_and_scope_id(loop):
+    raw = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    raw.bind(("::1", 0))
+
+    async def main():
+        server, proto = await _endpoint(loop, family=socket.AF_INET6, local_addr=("::1", 0))
+        raw.sendto(b"v6", server.get_extra_info("sockname"))
+        got = await _next(proto)
+        server.close()
+        return got
+
+    try:
+        data, addr = loop.run_until_complete(main())
+        expected = raw.getsockname()
+    finally:
+        raw.close()
+    assert data == b"v6"
+    assert addr == expected
+    assert len(addr) == 4
+
+
+def _unnamed_unix_sender(sockdir):
+    """What ``socket.recvfrom`` reports for a datagram from an unbound Unix
+    socket on this kernel ('' or None)."""
+    path = os.path.join(sockdir, "probe")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(path)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"?", path)
+        return receiver.recvfrom(10)[1]
+
+
+def test_unix_sender_without_a_name_is_reported_as_the_socket_module_does(loop, sockdir):
+    expected = _unnamed_unix_sender(sockdir)
+    path = os.path.join(sockdir, "server")
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+    async def main():
+        server, proto = await _endpoint(loop, family=socket.AF_UNIX, local_addr=path)
+        raw.sendto(b"anonymous", path)
+        got = await _next(proto)
+        server.close()
+        return got
+
+    try:
+        assert loop.run_until_complete(main()) == (b"anonymous", expected)
+    finally:
+        raw.close()
+
+
+def test_abstract_unix_sender_is_reported_as_bytes(loop, sockdir):
+    path = os.path.join(sockdir, "server")
+    name = b"\0zloop-udp-test-%d" % os.getpid()
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    raw.bind(name)
+
+    async def main():
+        server, proto = await _endpoint(loop, family=socket.AF_UNIX, local_addr=path)
+        raw.sendto(b"abstract", path)
+        got = await _next(proto)
+        server.close()
+        return got
+
+    try:
+        assert loop.run_until_complete(main()) == (b"abstract", name)
+    finally:
+        raw.close()
+
+
+def test_unconnected_sendto_resolves_a_host_name(loop):
+    async def main():
+        server, server_proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        client, _ = await _endpoint(loop, family=socket.AF_INET, local_addr=("127.0.0.1", 0))
+        port = server.get_extra_info("sockname")[1]
+        client.sendto(b"by name", ("localhost", port))
+        got = await _next(server_proto)
+        client.close()
+        server.close()
+        return got[0]
+
+    assert loop.run_until_complete(main()) == b"by name"
+
+
+def test_unconnected_sendto_without_an_address_is_a_fatal_error(loop, errors):
+    async def main():
+        t, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        t.sendto(b"nowhere")
+        return t.is_closing(), await asyncio.wait_for(proto.lost, TIMEOUT)
+
+    closing, lost = loop.run_until_complete(main())
+    assert closing
+    assert isinstance(lost, TypeError)
+    assert [c["message"] for c in errors] == ["Fatal write error on datagram transport"]
+    assert errors[0]["exception"] is lost
+
+
+# --------------------------------------------------------- reading control
+
+
+def test_exception_in_datagram_received_is_reported_and_reading_goes_on(loop, errors):
+    class Failing(Recorder):
+        def datagram_received(self, data, addr):
+            if data == b"boom":
+                raise RuntimeError("protocol bug")
+            super().datagram_received(data, addr)
+
+    async def main():
+        server, proto = await loop.create_datagram_endpoint(
+            lambda: Failing(loop), local_addr=("127.0.0.1", 0))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            raw.sendto(b"boom", server.get_extra_info("sockname"))
+            raw.sendto(b"after", server.get_extra_info("sockname"))
+            got = await _next(proto)
+        finally:
+            raw.close()
+            server.close()
+        return got[0]
+
+    assert loop.run_until_complete(main()) == b"after"
+    assert len(errors) == 1
+    assert re.fullmatch(
+        r"Exception in callback _?\w*DatagramTransport\._read_ready\(\)", errors[0]["message"])
+    assert isinstance(errors[0]["exception"], RuntimeError)
+    assert "handle" in errors[0]
+
+
+def test_pause_reading_holds_datagrams_until_resume_reading(loop):
+    async def main():
+        server, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            server.pause_reading()
+            reading = server.is_reading()
+            raw.sendto(b"held", server.get_extra_info("sockname"))
+            await asyncio.sleep(0.05)
+            held = proto.datagrams.qsize()
+            server.resume_reading()
+            got = await _next(proto)
+        finally:
+            raw.close()
+            server.close()
+        return reading, held, got[0], server.is_reading()
+
+    assert loop.run_until_complete(main()) == (False, 0, b"held", False)
+
+
+# ------------------------------------------- buffering and flow control
+
+
+class FlowRecorder(Recorder):
+    """A Recorder that also records pause_writing/resume_writing."""
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.flow = []
+
+    def pause_writing(self):
+        self.flow.append(("pause", self.transport.get_write_buffer_size()))
+
+    def resume_writing(self):
+        self.flow.append(("resume", self.transport.get_write_buffer_size()))
+
+
+def _header_overhead():
+    """What asyncio adds to the write-buffer size per queued datagram on top
+    of its length, and what it takes off again when the datagram is sent
+    (3.13.0 adds 8 and takes off nothing; later releases name it
+    ``_header_size``)."""
+    cls = selector_events._SelectorDatagramTransport
+    if hasattr(cls, "_header_size"):
+        return cls._header_size, cls._header_size
+    return (8 if sys.version_info >= (3, 13) else 0), 0
+
+
+def _payload(i):
+    return b"%08d" % i + b"x" * 992
+
+
+async def _blocked_sender(loop, sockdir, **kwargs):
+    """An endpoint connected to a Unix datagram socket nobody reads: it
+    sends until the kernel says EAGAIN and the transport queues one datagram.
+    Returns the sink socket, the transport, its protocol and what was sent."""
+    path = os.path.join(sockdir, "sink")
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind(path)
+    sink.setblocking(False)
+    transport, proto = await loop.create_datagram_endpoint(
+        lambda: FlowRecorder(loop), family=socket.AF_UNIX, remote_addr=path, **kwargs)
+    sent = []
+    while transport.get_write_buffer_size() == 0:
+        if len(sent) > 100000:
+            raise AssertionError("the socket never filled up")
+        sent.append(_payload(len(sent)))
+        transport.sendto(sent[-1])
+    return sink, transport, proto, sent
+
+
+def _drain(sink, into):
+    while True:
+        try:
+            into.append(sink.recv(4096))
+        except BlockingIOError:
+            return
+
+
+async def _receive_all(sink, count):
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < count and time.monotonic() < deadline:
+        _drain(sink, got)
+        await asyncio.sleep(0.001)
+    return got
+
+
+def test_datagrams_queued_while_the_socket_is_full_are_sent_in_order(loop, sockdir):
+    async def main():
+        sink, t, _, sent = await _blocked_sender(loop, sockdir)
+        try:
+            for i in range(len(sent), len(sent) + 20):
+                sent.append(_payload(i))
+                t.sendto(sent[-1])
+            got = await _receive_all(sink, len(sent))
+            await asyncio.sleep(0.01)
+            return got, sent, t.get_write_buffer_size()
+        finally:
+            t.close()
+            sink.close()
+
+    got, sent, _ = loop.run_until_complete(main())
+    assert got == sent
+
+
+def test_write_buffer_size_counts_each_queued_datagram(loop, sockdir):
+    added, removed = _header_overhead()
+
+    async def main():
+        sink, t, _, sent = await _blocked_sender(loop, sockdir)
+        try:
+            first = t.get_write_buffer_size()
+            t.sendto(_payload(len(sent)))
+            t.sendto(b"short")
+            queued = t.get_write_buffer_size()
+            await _receive_all(sink, len(sent) + 2)
+            await asyncio.sleep(0.01)
+            return first, queued, t.get_write_buffer_size()
+        finally:
+            t.close()
+            sink.close()
+
+    first, queued, flushed = loop.run_until_complete(main())
+    assert first == 1000 + added
+    assert queued == 2005 + 3 * added
+    assert flushed == 3 * (added - removed)
+
+
+def test_pause_and_resume_writing_follow_the_water_marks(loop, sockdir):
+    async def main():
+        sink, t, proto, sent = await _blocked_sender(loop, sockdir)
+        try:
+            t.set_write_buffer_limits(high=4000, low=1000)
+            limits = t.get_write_buffer_limits()
+            i = len(sent)
+            while not proto.flow:
+                t.sendto(_payload(i))
+                i += 1
+            paused = list(proto.flow)
+            await _receive_all(sink, i)
+            await asyncio.sleep(0.01)
+            return limits, paused, proto.flow
+        finally:
+            t.close()
+            sink.close()
+
+    limits, paused, flow = loop.run_until_complete(main())
+    added, removed = _header_overhead()
+    assert limits == (1000, 4000)
+    per_datagram = 1000 + added
+    assert paused == [("pause", (4000 // per_datagram + 1) * per_datagram)]
+    assert flow[1][0] == "resume"
+    assert flow[1][1] <= 1000
+    assert len(flow) == 2
+
+
+def test_set_write_buffer_limits_rejects_low_above_high(loop):
+    async def main():
+        t, _ = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        try:
+            with pytest.raises(ValueError) as info:
+                t.set_write_buffer_limits(high=10, low=20)
+            t.set_write_buffer_limits(low=100)
+            return str(info.value), t.get_write_buffer_limits()
+        finally:
+            t.close()
+
+    message, limits = loop.run_until_complete(main())
+    assert message == "high (10) must be >= low (20) must be >= 0"
+    assert limits == (100, 400)
+
+
+def test_close_with_queued_datagrams_sends_them_before_connection_lost(loop, sockdir):
+    async def main():
+        sink, t, proto, sent = await _blocked_sender(loop, sockdir)
+        try:
+            sent.append(_payload(len(sent)))
+            t.sendto(sent[-1])
+            t.close()
+            closing = t.is_closing()
+            await asyncio.sleep(0.05)
+            early = proto.lost.done()
+            got = await _receive_all(sink, len(sent))
+            lost = await asyncio.wait_for(proto.lost, TIMEOUT)
+            return closing, early, got, sent, lost
+        finally:
+            sink.close()
+
+    closing, early, got, sent, lost = loop.run_until_complete(main())
+    assert closing
+    assert not early
+    assert got == sent
+    assert lost is None
+
+
+def test_abort_with_queued_datagrams_drops_them(loop, sockdir):
+    async def main():
+        sink, t, proto, sent = await _blocked_sender(loop, sockdir)
+        try:
+            t.sendto(_payload(len(sent)))
+            t.abort()
+            lost = await asyncio.wait_for(proto.lost, TIMEOUT)
+            await asyncio.sleep(0.01)
+            got = []
+            _drain(sink, got)
+            return lost, got, sent
+        finally:
+            sink.close()
+
+    lost, got, sent = loop.run_until_complete(main())
+    assert lost is None
+    assert got == sent[:-1]
+
+
+def test_connected_sendto_after_connection_lost_is_dropped_with_a_warning(loop, caplog):
+    async def main():
+        server, server_proto, client, client_proto, _ = await _connected_pair(loop)
+        client.close()
+        await asyncio.wait_for(client_proto.lost, TIMEOUT)
+        for _ in range(7):
+            client.sendto(b"late")
+        server.close()
+
+    with caplog.at_level("WARNING", logger="asyncio"):
+        loop.run_until_complete(main())
+    warnings = [r for r in caplog.records if r.getMessage() == "socket.send() raised exception."]
+    assert len(warnings) == 3
+
+
+def test_released_socket_drops_unconnected_sendto(zloop):
+    # asyncio's own transport raises AttributeError here (its socket is None
+    # once the connection is lost); zloop drops the datagram instead.
+    loop = zloop.new_event_loop()
+
+    async def main():
+        t, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))
+        addr = t.get_extra_info("sockname")
+        t.close()
+        await asyncio.wait_for(proto.lost, TIMEOUT)
+        t.sendto(b"late", addr)
+        return t.get_write_buffer_size()
+
+    try:
+        assert loop.run_until_complete(main()) == 0
+    finally:
+        loop.close()
+
+
+def test_datagram_transport_built_without_a_waiter_calls_connection_made(loop):
+    # loop._make_datagram_transport(sock, protocol) is what
+    # create_datagram_endpoint calls (there with a waiter).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    proto = Recorder(loop)
+
+    async def main():
+        t = loop._make_datagram_transport(sock, proto)
+        await asyncio.sleep(0)
+        made = proto.transport is t
+        t.close()
+        await asyncio.wait_for(proto.lost, TIMEOUT)
+        return made
+
+    assert loop.run_until_complete(main())

@@ -107,6 +107,18 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)
         return transport
 
+    def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
+        self._ensure_fd_no_transport(sock)
+        transport = _zloop.DatagramTransport(
+            self, sock, protocol, _transport_extra(sock, extra), address
+        )
+        self._transports[sock.fileno()] = transport
+        self.call_soon(protocol.connection_made, transport)
+        self.call_soon(transport._start_reading)
+        if waiter is not None:
+            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        return transport
+
     def _start_serving(
         self,
         protocol_factory,

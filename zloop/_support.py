@@ -3,7 +3,7 @@ and debug-mode diagnostics, worded exactly as asyncio words them."""
 
 import sys
 import warnings
-from asyncio import base_events, format_helpers, trsock
+from asyncio import base_events, events, format_helpers, trsock
 from asyncio.log import logger
 
 from . import _zloop
@@ -47,6 +47,14 @@ def report_callback_error(handle, exc):
     if handle._source_traceback:
         context["source_traceback"] = handle._source_traceback
     handle._loop.call_exception_handler(context)
+
+
+def transport_callback_error(loop, callback, exc):
+    """An exception escaped a native transport's readiness callback
+    (``callback`` is its bound ``_read_ready``/``_sendto_ready``): reported
+    as asyncio's ``Handle._run`` reports one from the reader or writer handle
+    it would have run, through a handle standing for that callback."""
+    report_callback_error(events.Handle(callback, (), loop), exc)
 
 
 def source_traceback():

@@ -1,7 +1,7 @@
 //! The engine: pure Rust, no Python.
 //!
 //! Layers, each depending only on the ones listed before it:
-//! `sys` (libc wrappers) → `interest`, `event`, `event_buf` → `reactor`
+//! `sys` (libc wrappers), `sockaddr` → `interest`, `event`, `event_buf` → `reactor`
 //! (epoll), `waker` (eventfd), `schedulable` → `timer_heap`, `ready_queue`,
 //! `io_slot` → `dispatcher` → `engine` (asyncio's `_run_once`).
 //!
@@ -18,6 +18,7 @@ pub mod io_slot;
 pub mod reactor;
 pub mod ready_queue;
 pub mod schedulable;
+pub mod sockaddr;
 pub mod sys;
 pub mod timer_heap;
 pub mod waker;

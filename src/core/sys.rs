@@ -10,6 +10,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use libc::c_int;
 
 use super::event_buf::EventBuf;
+use super::sockaddr::SockAddr;
 
 const NS_PER_SEC: i64 = 1_000_000_000;
 
@@ -158,6 +159,37 @@ pub fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
         msg.msg_iovlen = count as _;
         libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+    })
+}
+
+/// `recvfrom(2)` into `buf` (flags 0): the datagram's length and its
+/// sender (an empty address when the kernel gives none).
+pub fn recvfrom(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SockAddr)> {
+    let mut addr = SockAddr::empty();
+    let (sa, len) = addr.as_mut_parts();
+    // SAFETY: `buf` is a valid writable region of `buf.len()` bytes; `sa` and
+    // `len` point into `addr`, a sockaddr_storage and its capacity.
+    let n = retry_size(|| unsafe {
+        *len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::recvfrom(fd, buf.as_mut_ptr().cast(), buf.len(), 0, sa, len)
+    })?;
+    Ok((n, addr))
+}
+
+/// `sendto(2)` of one datagram to `addr` with `MSG_NOSIGNAL`.
+pub fn sendto(fd: RawFd, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
+    let (sa, len) = addr.as_parts();
+    // SAFETY: `buf` is readable for `buf.len()` bytes; `sa` points at `len`
+    // initialised bytes of a sockaddr.
+    retry_size(|| unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+            sa,
+            len,
+        )
     })
 }
 
@@ -318,6 +350,58 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
         let err = epoll_ctl(-1, libc::EPOLL_CTL_ADD, 0, libc::EPOLLIN as u32).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn udp_sendto_and_recvfrom() {
+        // SAFETY: socket takes no pointers.
+        let a = owned(
+            check(unsafe {
+                libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK, 0)
+            })
+            .unwrap(),
+        );
+        // SAFETY: as above.
+        let b = owned(check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) }).unwrap());
+        let any = SockAddr::ipv4([127, 0, 0, 1], 0);
+        let (sa, len) = any.as_parts();
+        // SAFETY: sa/len describe a valid sockaddr_in.
+        check(unsafe { libc::bind(a.as_raw_fd(), sa, len) }).unwrap();
+        let mut bound = SockAddr::empty();
+        let (bsa, blen) = bound.as_mut_parts();
+        // SAFETY: bsa/blen describe the writable storage of `bound`.
+        check(unsafe { libc::getsockname(a.as_raw_fd(), bsa, blen) }).unwrap();
+        let mut buf = [0u8; 16];
+        let err = recvfrom(a.as_raw_fd(), &mut buf)
+            .map(|(n, _)| n)
+            .unwrap_err();
+        assert!(would_block(&err));
+        assert_eq!(sendto(b.as_raw_fd(), b"hello", &bound).unwrap(), 5);
+        assert_eq!(sendto(b.as_raw_fd(), b"", &bound).unwrap(), 0);
+        let (n, from) = recvfrom(a.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        let (ip, port) = from.as_ipv4().unwrap();
+        assert_eq!(ip, [127, 0, 0, 1]);
+        assert_ne!(port, 0);
+        let (n, _) = recvfrom(a.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(n, 0, "an empty datagram is a datagram");
+    }
+
+    #[test]
+    fn unix_datagram_from_an_unnamed_socket() {
+        let mut fds = [0 as c_int; 2];
+        // SAFETY: `fds` is a writable array of two ints.
+        check(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) })
+            .unwrap();
+        let (a, b) = (owned(fds[0]), owned(fds[1]));
+        assert_eq!(send(b.as_raw_fd(), b"x").unwrap(), 1);
+        let mut buf = [0u8; 4];
+        let (n, from) = recvfrom(a.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(n, 1);
+        match from.as_unix() {
+            None => assert!(from.is_empty()),
+            Some(name) => assert_eq!(name, super::super::sockaddr::UnixName::Path(b"")),
+        }
     }
 
     #[test]

@@ -532,6 +532,14 @@ pub fn release_io(item: ReadyItem) -> PyResult<()> {
             op.forget_registration();
             Ok(())
         }
+        ReadyItem::DatagramRead(transport) => {
+            transport.forget_reader();
+            Ok(())
+        }
+        ReadyItem::DatagramWrite(transport) => {
+            transport.forget_writer();
+            Ok(())
+        }
     }
 }
 

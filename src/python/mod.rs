@@ -1,7 +1,9 @@
 //! The CPython adapter: the only code that touches `pyo3-ffi`.
 
 mod acceptor;
+mod address;
 mod args;
+mod datagram_transport;
 mod event_loop;
 mod handle;
 mod loop_dispatcher;
@@ -74,6 +76,7 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"Acceptor", acceptor::ready()?)?;
     add_type(&module, c"SockOp", sock_op::ready()?)?;
     add_type(&module, c"SignalReader", signal_reader::ready()?)?;
+    add_type(&module, c"DatagramTransport", datagram_transport::ready()?)?;
     Ok(module)
 }
 

@@ -86,6 +86,15 @@ interned! {
     S_CONNECT_EX = c"connect_ex";
     S_REMOVE_DONE_CALLBACK = c"remove_done_callback";
     S_REMOVE_SIGNAL_HANDLER = c"remove_signal_handler";
+    S_DATAGRAM_RECEIVED = c"datagram_received";
+    S_ERROR_RECEIVED = c"error_received";
+    S_TRANSPORT_CALLBACK_ERROR = c"transport_callback_error";
+    S_READ_READY = c"_read_ready";
+    S_SENDTO_READY = c"_sendto_ready";
+    S_SENDTO = c"sendto";
+    S_RECVFROM = c"recvfrom";
+    S_FAMILY = c"family";
+    S_PEERNAME = c"peername";
 }
 
 /// `asyncio.Future` (the C `_asyncio.Future` where available).

@@ -8,6 +8,7 @@ use std::os::fd::RawFd;
 
 use super::owned::Owned;
 use super::raised::PyResult;
+use crate::core::sockaddr::SockAddr;
 use crate::core::sys;
 
 /// asyncio's `max_size`: at most this much is read per readable event.
@@ -38,5 +39,23 @@ pub fn recv_bytes(fd: RawFd, n: usize) -> io::Result<PyResult<Owned>> {
         let mut buffer = buffer.borrow_mut();
         let got = sys::recv(fd, &mut buffer[..n])?;
         Ok(to_bytes(&buffer[..got]))
+    })
+}
+
+/// `recvfrom(fd, MAX_READ)` as a bytes object of the datagram's size and
+/// its sender, or the syscall's error.
+pub fn recvfrom_bytes(fd: RawFd) -> io::Result<PyResult<(Owned, SockAddr)>> {
+    READ_BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        let (got, addr) = sys::recvfrom(fd, &mut buffer[..MAX_READ])?;
+        // SAFETY: the first `got` bytes of buffer were written by the kernel;
+        // the result is a new reference or null.
+        let bytes = unsafe {
+            Owned::from_new(PyBytes_FromStringAndSize(
+                buffer.as_ptr().cast(),
+                got as Py_ssize_t,
+            ))
+        };
+        Ok(bytes.map(|b| (b, addr)))
     })
 }

@@ -3,6 +3,7 @@
 use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 
+use super::datagram_transport::DatagramTransportRef;
 use super::handle::HandleRef;
 use super::raised::PyResult;
 use super::sock_op::SockOpRef;
@@ -20,6 +21,10 @@ pub enum ReadyItem {
     Write(TransportRef),
     /// A pending `sock_*` operation's socket is ready.
     Sock(SockOpRef),
+    /// The datagram transport's socket is readable.
+    DatagramRead(DatagramTransportRef),
+    /// The datagram transport's socket is writable.
+    DatagramWrite(DatagramTransportRef),
 }
 
 impl ReadyItem {
@@ -29,6 +34,8 @@ impl ReadyItem {
             ReadyItem::Read(transport) => transport.on_readable(),
             ReadyItem::Write(transport) => transport.on_writable(),
             ReadyItem::Sock(op) => op.on_ready(),
+            ReadyItem::DatagramRead(transport) => transport.on_readable(),
+            ReadyItem::DatagramWrite(transport) => transport.on_writable(),
         }
     }
 
@@ -48,6 +55,10 @@ impl ReadyItem {
             ReadyItem::Read(t) | ReadyItem::Write(t) => unsafe { visit(t.as_ptr(), arg) },
             // SAFETY: as above, for the op.
             ReadyItem::Sock(op) => unsafe { visit(op.as_ptr(), arg) },
+            // SAFETY: as above, for the datagram transport.
+            ReadyItem::DatagramRead(t) | ReadyItem::DatagramWrite(t) => unsafe {
+                visit(t.as_ptr(), arg)
+            },
         }
     }
 }
@@ -60,6 +71,8 @@ impl Schedulable for ReadyItem {
             ReadyItem::Read(transport) => !transport.wants_read(),
             ReadyItem::Write(transport) => !transport.wants_write(),
             ReadyItem::Sock(_) => false,
+            ReadyItem::DatagramRead(transport) => !transport.wants_read(),
+            ReadyItem::DatagramWrite(transport) => !transport.wants_write(),
         }
     }
 
