@@ -1,7 +1,9 @@
 """``zloop.Loop``: the native engine plus asyncio's own choreography."""
 
+import os
 import selectors
 import socket
+import stat
 import sys
 import threading
 import weakref
@@ -44,6 +46,22 @@ def _transport_extra(sock, extra):
     if "peername" not in info:
         info["peername"] = _address(sock, "getpeername")
     return info
+
+
+def _pipe_fileno(pipe, extra, message, accepted):
+    """What asyncio's pipe transport constructors check before anything
+    else: ``extra["pipe"]`` set (in the caller's dict, as asyncio does),
+    the file type one of ``accepted`` (else ValueError), O_NONBLOCK set.
+    Returns the extra-info dict, the fd and its mode."""
+    if extra is None:
+        extra = {}
+    extra["pipe"] = pipe
+    fileno = pipe.fileno()
+    mode = os.fstat(fileno).st_mode
+    if not any(check(mode) for check in accepted):
+        raise ValueError(message)
+    os.set_blocking(fileno, False)
+    return extra, fileno, mode
 
 
 def _is_numeric_address(host, port):
@@ -115,6 +133,38 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         self._transports[sock.fileno()] = transport
         self.call_soon(protocol.connection_made, transport)
         self.call_soon(transport._start_reading)
+        if waiter is not None:
+            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        return transport
+
+    def _make_read_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
+        extra, fileno, _ = _pipe_fileno(
+            pipe,
+            extra,
+            "Pipe transport is for pipes/sockets only.",
+            (stat.S_ISFIFO, stat.S_ISSOCK, stat.S_ISCHR),
+        )
+        transport = _zloop.ReadPipeTransport(self, pipe, fileno, protocol, extra)
+        self.call_soon(protocol.connection_made, transport)
+        # Reading starts only once connection_made() has run.
+        self.call_soon(transport._start_reading)
+        if waiter is not None:
+            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
+        return transport
+
+    def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
+        extra, fileno, mode = _pipe_fileno(
+            pipe,
+            extra,
+            "Pipe transport is only for pipes, sockets and character devices",
+            (stat.S_ISCHR, stat.S_ISFIFO, stat.S_ISSOCK),
+        )
+        transport = _zloop.WritePipeTransport(self, pipe, fileno, protocol, extra)
+        self.call_soon(protocol.connection_made, transport)
+        if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
+            # The reader trick: the write end turns readable when the reader
+            # goes away (not for character devices).
+            self.call_soon(transport._start_reading)
         if waiter is not None:
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)
         return transport

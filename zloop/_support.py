@@ -1,6 +1,7 @@
 """Cold paths of the native engine, written in Python: reprs, error reports
 and debug-mode diagnostics, worded exactly as asyncio words them."""
 
+import errno
 import sys
 import warnings
 from asyncio import base_events, events, format_helpers, trsock
@@ -108,6 +109,54 @@ def write_after_connection_lost():
 
 def debug_log(message, transport):
     logger.debug(message, transport)
+
+
+def info_log(message, transport):
+    logger.info(message, transport)
+
+
+def pipe_fatal_error(transport, exc, message, any_os_error):
+    """A pipe transport's ``_fatal_error(exc, message)`` report (the caller
+    then closes it): OSErrors (on the read side only EIO) are logged in
+    debug mode only, anything else goes to the exception handler."""
+    loop = transport._loop
+    if isinstance(exc, OSError) and (any_os_error or exc.errno == errno.EIO):
+        if loop.get_debug():
+            logger.debug("%r: %s", transport, message, exc_info=exc)
+    else:
+        loop.call_exception_handler(
+            {
+                "message": message,
+                "exception": exc,
+                "transport": transport,
+                "protocol": transport._protocol,
+            }
+        )
+
+
+def pipe_callback_error(loop, transport, name, exc):
+    """An exception escaped a pipe transport's readiness callback (``name``,
+    e.g. ``_read_ready``): reported as asyncio's ``Handle`` reports one
+    raised by the reader or writer callback it stands for."""
+    handle = events.Handle(getattr(transport, name), (), loop)
+    loop.call_exception_handler(
+        {
+            "message": f"Exception in callback {_callback_source(handle)}",
+            "exception": exc,
+            "handle": handle,
+        }
+    )
+
+
+def pipe_write_after_connection_lost():
+    logger.warning("pipe closed by peer or os.write(pipe, data) raised exception.")
+
+
+def unclosed_pipe_transport(transport):
+    """``__del__`` of a pipe transport nobody closed: warn, close the pipe."""
+    pipe = transport._pipe
+    warnings.warn(f"unclosed transport {transport!r}", ResourceWarning, source=transport)
+    pipe.close()
 
 
 def server_attach(server, transport):

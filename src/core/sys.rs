@@ -193,6 +193,15 @@ pub fn sendto(fd: RawFd, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {
     })
 }
 
+/// `writev(2)` of several buffers at once, for fds that are not sockets
+/// (pipes, character devices); at most `IOV_MAX` of them are used.
+pub fn write_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let count = bufs.len().min(libc::UIO_MAXIOV as usize);
+    // SAFETY: `IoSlice`s are ABI-compatible with `struct iovec`; the array
+    // is borrowed for the duration of the call.
+    retry_size(|| unsafe { libc::writev(fd, bufs.as_ptr().cast(), count as _) })
+}
+
 /// `shutdown(fd, SHUT_WR)`: sends EOF, keeps reading.
 pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
     // SAFETY: shutdown takes no pointers.

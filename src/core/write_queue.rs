@@ -1,5 +1,5 @@
-//! `WriteQueue`: the bytes a stream transport could not send yet, flushed
-//! with one gathered `sendmsg` per writable event.
+//! `WriteQueue`: the bytes a transport could not send yet, flushed with one
+//! gathered `sendmsg` (sockets) or `writev` (pipes) per writable event.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -62,6 +62,19 @@ impl<B: AsRef<[u8]>> WriteQueue<B> {
     /// Sends as much as the socket takes in one gathered write; returns the
     /// bytes sent (`WouldBlock` when it took nothing).
     pub fn send_to(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.gathered(fd, sys::send_vectored)
+    }
+
+    /// As `send_to`, with `writev` (pipes and character devices).
+    pub fn write_to(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.gathered(fd, sys::write_vectored)
+    }
+
+    fn gathered(
+        &mut self,
+        fd: RawFd,
+        write: fn(RawFd, &[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let mut slices: [IoSlice<'_>; MAX_SLICES] = [IoSlice::new(&[]); MAX_SLICES];
         let mut count = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
@@ -73,7 +86,7 @@ impl<B: AsRef<[u8]>> WriteQueue<B> {
             });
             count += 1;
         }
-        let sent = sys::send_vectored(fd, &slices[..count])?;
+        let sent = write(fd, &slices[..count])?;
         self.consume(sent);
         Ok(sent)
     }
@@ -200,6 +213,26 @@ mod tests {
         let got = read_all(&b);
         assert_eq!(got.len(), 600);
         assert!(got.chunks(3).enumerate().all(|(i, c)| c == [i as u8; 3]));
+    }
+
+    #[test]
+    fn write_to_a_pipe_keeps_order_across_chunks() {
+        let mut fds = [0; 2];
+        // SAFETY: fds points at two c_ints, as pipe2 expects.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) },
+            0
+        );
+        // SAFETY: both fds were just created and are owned by nobody else.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let mut q = WriteQueue::new();
+        q.push(b"abcdef".to_vec(), 3);
+        q.push(b"gh".to_vec(), 0);
+        assert_eq!(q.write_to(w.as_raw_fd()).unwrap(), 5);
+        assert!(q.is_empty());
+        let mut buf = [0u8; 16];
+        let n = sys::read(r.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"defgh");
     }
 
     #[test]

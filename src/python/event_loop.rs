@@ -15,6 +15,7 @@ use super::handle::{self, bool_object, HandleRef, HANDLE_TYPE};
 use super::loop_dispatcher::LoopDispatcher;
 use super::names;
 use super::owned::Owned;
+use super::pipe_common::Interest;
 use super::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::timer_handle::TIMER_HANDLE_TYPE;
@@ -538,6 +539,14 @@ pub fn release_io(item: ReadyItem) -> PyResult<()> {
         }
         ReadyItem::DatagramWrite(transport) => {
             transport.forget_writer();
+            Ok(())
+        }
+        ReadyItem::PipeRead(pipe) | ReadyItem::PipeClosed(pipe) => {
+            pipe.forget(Interest::Read);
+            Ok(())
+        }
+        ReadyItem::PipeWrite(pipe) => {
+            pipe.forget(Interest::Write);
             Ok(())
         }
     }

@@ -9,14 +9,17 @@ mod handle;
 mod loop_dispatcher;
 mod names;
 mod owned;
+mod pipe_common;
 mod raised;
 mod read_buffer;
+mod read_pipe_transport;
 mod ready_item;
 mod signal_reader;
 mod sock_op;
 mod timer_handle;
 mod transport;
 mod type_object;
+mod write_pipe_transport;
 
 use pyo3_ffi::*;
 use std::ptr;
@@ -77,6 +80,12 @@ fn init_module() -> PyResult<Owned> {
     add_type(&module, c"SockOp", sock_op::ready()?)?;
     add_type(&module, c"SignalReader", signal_reader::ready()?)?;
     add_type(&module, c"DatagramTransport", datagram_transport::ready()?)?;
+    add_type(&module, c"ReadPipeTransport", read_pipe_transport::ready()?)?;
+    add_type(
+        &module,
+        c"WritePipeTransport",
+        write_pipe_transport::ready()?,
+    )?;
     Ok(module)
 }
 

@@ -20,6 +20,20 @@ thread_local! {
 
 /// `recv(fd, n)` as a bytes object (empty at EOF), or the syscall's error.
 pub fn recv_bytes(fd: RawFd, n: usize) -> io::Result<PyResult<Owned>> {
+    bytes_from(fd, n, sys::recv)
+}
+
+/// `read(fd, n)` as a bytes object (empty at EOF), as `os.read`: pipes and
+/// character devices are not sockets.
+pub fn read_bytes(fd: RawFd, n: usize) -> io::Result<PyResult<Owned>> {
+    bytes_from(fd, n, sys::read)
+}
+
+fn bytes_from(
+    fd: RawFd,
+    n: usize,
+    syscall: fn(RawFd, &mut [u8]) -> io::Result<usize>,
+) -> io::Result<PyResult<Owned>> {
     let to_bytes = |buf: &[u8]| {
         // SAFETY: buf is initialized memory of buf.len() bytes; the result is
         // a new reference or null.
@@ -32,12 +46,12 @@ pub fn recv_bytes(fd: RawFd, n: usize) -> io::Result<PyResult<Owned>> {
     };
     if n > MAX_READ {
         let mut buffer = vec![0u8; n];
-        let got = sys::recv(fd, &mut buffer)?;
+        let got = syscall(fd, &mut buffer)?;
         return Ok(to_bytes(&buffer[..got]));
     }
     READ_BUFFER.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        let got = sys::recv(fd, &mut buffer[..n])?;
+        let got = syscall(fd, &mut buffer[..n])?;
         Ok(to_bytes(&buffer[..got]))
     })
 }

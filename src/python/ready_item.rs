@@ -5,6 +5,7 @@ use std::ffi::{c_int, c_void};
 
 use super::datagram_transport::DatagramTransportRef;
 use super::handle::HandleRef;
+use super::pipe_common::{Interest, PipeRef};
 use super::raised::PyResult;
 use super::sock_op::SockOpRef;
 use super::transport::TransportRef;
@@ -25,6 +26,12 @@ pub enum ReadyItem {
     DatagramRead(DatagramTransportRef),
     /// The datagram transport's socket is writable.
     DatagramWrite(DatagramTransportRef),
+    /// A `ReadPipeTransport`'s pipe is readable.
+    PipeRead(PipeRef),
+    /// A `WritePipeTransport`'s pipe is writable.
+    PipeWrite(PipeRef),
+    /// A `WritePipeTransport`'s pipe turned readable: its reader went away.
+    PipeClosed(PipeRef),
 }
 
 impl ReadyItem {
@@ -36,6 +43,9 @@ impl ReadyItem {
             ReadyItem::Sock(op) => op.on_ready(),
             ReadyItem::DatagramRead(transport) => transport.on_readable(),
             ReadyItem::DatagramWrite(transport) => transport.on_writable(),
+            ReadyItem::PipeRead(pipe) => super::read_pipe_transport::on_readable(&pipe),
+            ReadyItem::PipeWrite(pipe) => super::write_pipe_transport::on_writable(&pipe),
+            ReadyItem::PipeClosed(pipe) => super::write_pipe_transport::on_peer_closed(&pipe),
         }
     }
 
@@ -59,6 +69,10 @@ impl ReadyItem {
             ReadyItem::DatagramRead(t) | ReadyItem::DatagramWrite(t) => unsafe {
                 visit(t.as_ptr(), arg)
             },
+            // SAFETY: as above, for the pipe transport.
+            ReadyItem::PipeRead(p) | ReadyItem::PipeWrite(p) | ReadyItem::PipeClosed(p) => unsafe {
+                visit(p.as_ptr(), arg)
+            },
         }
     }
 }
@@ -73,6 +87,8 @@ impl Schedulable for ReadyItem {
             ReadyItem::Sock(_) => false,
             ReadyItem::DatagramRead(transport) => !transport.wants_read(),
             ReadyItem::DatagramWrite(transport) => !transport.wants_write(),
+            ReadyItem::PipeRead(p) | ReadyItem::PipeClosed(p) => !p.wants(Interest::Read),
+            ReadyItem::PipeWrite(p) => !p.wants(Interest::Write),
         }
     }
 

@@ -1,0 +1,520 @@
+//! `WritePipeTransport`: the write end of a pipe (or a socket or character
+//! device used as one), with the behaviour of asyncio's
+//! `unix_events._UnixWritePipeTransport` and its `_FlowControlMixin`.
+//!
+//! `write()` writes at once when nothing is queued and queues the rest; a
+//! writable event (`ReadyItem::PipeWrite`) flushes the queue with one
+//! `writev`. On pipes and sockets the write end is also watched for
+//! readability (asyncio's "reader trick"): that event
+//! (`ReadyItem::PipeClosed`) means the reader went away.
+
+use pyo3_ffi::*;
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_void, CStr};
+use std::ptr::null_mut;
+
+use super::args::utf8;
+use super::handle::{bool_object, getset_ro};
+use super::names::{self, call_support};
+use super::owned::Owned;
+use super::pipe_common::{
+    self as common, core, kw_def, noargs_def, onearg_def, Interest, PipeRef, COMMON_METHODS,
+};
+use super::raised::{self, raise, PyResult, Raised};
+use super::ready_item::ReadyItem;
+use super::transport::Chunk;
+use super::type_object::ffi_edge;
+use crate::core::sys;
+use crate::core::write_queue::WriteQueue;
+
+/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
+const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
+
+/// What only the write side keeps.
+struct WriteState {
+    queue: RefCell<WriteQueue<Chunk>>,
+    conn_lost: Cell<u32>,
+    /// `pause_writing()` was called on the protocol.
+    protocol_paused: Cell<bool>,
+    high_water: Cell<usize>,
+    low_water: Cell<usize>,
+}
+
+pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+
+fn st<'a>(slf: *mut PyObject) -> &'a WriteState {
+    // SAFETY: every object of this type was made by tp_new with a WriteState.
+    unsafe { common::state::<WriteState>(slf) }
+}
+
+fn writable_item(p: PipeRef) -> ReadyItem {
+    ReadyItem::PipeWrite(p)
+}
+
+fn closed_item(p: PipeRef) -> ReadyItem {
+    ReadyItem::PipeClosed(p)
+}
+
+fn buffered(slf: *mut PyObject) -> usize {
+    st(slf).queue.borrow().len()
+}
+
+/// Drops what is queued (the chunks are released after the borrow ends).
+fn clear_queue(slf: *mut PyObject) {
+    let old = std::mem::take(&mut *st(slf).queue.borrow_mut());
+    drop(old);
+}
+
+// --- readiness -----------------------------------------------------------------
+
+/// The pipe is writable (`_write_ready`).
+pub fn on_writable(p: &PipeRef) -> PyResult<()> {
+    let slf = p.as_ptr();
+    if !core(slf).writing.get() {
+        return Ok(());
+    }
+    common::run_callback(slf, Interest::Write, c"_write_ready", || write_ready(slf))
+}
+
+/// The write end turned readable: the reader went away (`_read_ready`).
+pub fn on_peer_closed(p: &PipeRef) -> PyResult<()> {
+    let slf = p.as_ptr();
+    if !core(slf).reading.get() {
+        return Ok(());
+    }
+    common::run_callback(slf, Interest::Read, c"_read_ready", || peer_closed(slf))
+}
+
+fn write_ready(slf: *mut PyObject) -> PyResult<()> {
+    let s = st(slf);
+    let result = s.queue.borrow_mut().write_to(core(slf).fd.get());
+    match result {
+        Err(e) if sys::would_block(&e) => Ok(()),
+        Err(e) => {
+            clear_queue(slf);
+            s.conn_lost.set(s.conn_lost.get() + 1);
+            common::unregister(slf, Interest::Write);
+            match common::os_error(&e) {
+                Some(exc) => fatal_error(slf, &exc, c"Fatal write error on pipe transport"),
+                None => Ok(()),
+            }
+        }
+        Ok(_) => {
+            if !s.queue.borrow().is_empty() {
+                return Ok(());
+            }
+            common::unregister(slf, Interest::Write);
+            maybe_resume_protocol(slf)?; // may write again
+            if core(slf).closing.get() {
+                common::unregister(slf, Interest::Read);
+                return common::call_connection_lost(slf, null_mut());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn peer_closed(slf: *mut PyObject) -> PyResult<()> {
+    common::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
+    if buffered(slf) == 0 {
+        return close_with(slf, null_mut());
+    }
+    // SAFETY: valid exception class; the result is a new reference or null.
+    let exc = unsafe { Owned::from_new(PyObject_CallNoArgs(PyExc_BrokenPipeError))? };
+    close_with(slf, exc.as_ptr())
+}
+
+// --- writing -------------------------------------------------------------------
+
+/// `data` as a queueable chunk: a reference for bytes, a copy of a mutable
+/// buffer; anything else fails asyncio's `assert isinstance(...)`.
+fn chunk_of(data: *mut PyObject) -> PyResult<Chunk> {
+    // SAFETY: data is live; the buffer view is released before returning.
+    unsafe {
+        if PyBytes_Check(data) != 0 {
+            return Ok(Chunk::Bytes(Owned::from_borrowed(data)));
+        }
+        if PyByteArray_Check(data) == 0 && PyMemoryView_Check(data) == 0 {
+            let shown = Owned::from_new(PyObject_Repr(data))?;
+            return Err(raise(PyExc_AssertionError, &utf8(shown.as_ptr())?));
+        }
+        let mut view: Py_buffer = std::mem::zeroed();
+        if PyObject_GetBuffer(data, &mut view, PyBUF_SIMPLE) < 0 {
+            return Err(Raised);
+        }
+        let copy = std::slice::from_raw_parts(view.buf.cast::<u8>(), view.len as usize).to_vec();
+        PyBuffer_Release(&mut view);
+        Ok(Chunk::Copy(copy))
+    }
+}
+
+fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
+    let chunk = chunk_of(data)?;
+    let len = chunk.as_ref().len();
+    if len == 0 {
+        return Ok(());
+    }
+    let s = st(slf);
+    if s.conn_lost.get() > 0 || core(slf).closing.get() {
+        if s.conn_lost.get() >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+            call_support(&names::S_PIPE_WRITE_AFTER_LOST, &[])?;
+        }
+        s.conn_lost.set(s.conn_lost.get() + 1);
+        return Ok(());
+    }
+    let mut sent = 0;
+    if s.queue.borrow().is_empty() {
+        match sys::write(core(slf).fd.get(), chunk.as_ref()) {
+            Ok(n) if n == len => return Ok(()),
+            Ok(n) => sent = n,
+            Err(e) if sys::would_block(&e) => {}
+            Err(e) => {
+                s.conn_lost.set(s.conn_lost.get() + 1);
+                return match common::os_error(&e) {
+                    Some(exc) => fatal_error(slf, &exc, c"Fatal write error on pipe transport"),
+                    None => Ok(()),
+                };
+            }
+        }
+        common::register(slf, Interest::Write, writable_item)?;
+    }
+    s.queue.borrow_mut().push(chunk, sent);
+    maybe_pause_protocol(slf)
+}
+
+fn maybe_pause_protocol(slf: *mut PyObject) -> PyResult<()> {
+    let s = st(slf);
+    if buffered(slf) <= s.high_water.get() || s.protocol_paused.get() {
+        return Ok(());
+    }
+    s.protocol_paused.set(true);
+    flow_control_call(
+        slf,
+        &names::S_PAUSE_WRITING,
+        c"protocol.pause_writing() failed",
+    )
+}
+
+fn maybe_resume_protocol(slf: *mut PyObject) -> PyResult<()> {
+    let s = st(slf);
+    if !s.protocol_paused.get() || buffered(slf) > s.low_water.get() {
+        return Ok(());
+    }
+    s.protocol_paused.set(false);
+    flow_control_call(
+        slf,
+        &names::S_RESUME_WRITING,
+        c"protocol.resume_writing() failed",
+    )
+}
+
+/// `pause_writing`/`resume_writing`: a failure is reported, not fatal.
+fn flow_control_call(slf: *mut PyObject, name: &names::Cached, message: &CStr) -> PyResult<()> {
+    if common::call_protocol(slf, name, &[]).is_ok() {
+        return Ok(());
+    }
+    if raised::pending_is_exit() {
+        return Err(Raised);
+    }
+    let Some(exc) = raised::take_pending() else {
+        return Ok(());
+    };
+    // SAFETY: a new str reference or null.
+    let text = unsafe { Owned::from_new(PyUnicode_FromString(message.as_ptr()))? };
+    call_support(
+        &names::S_PROTOCOL_CALL_FAILED,
+        &[slf, exc.as_ptr(), text.as_ptr()],
+    )
+    .map(drop)
+}
+
+// --- closing -------------------------------------------------------------------
+
+/// asyncio's `_fatal_error`: any OSError is quiet on the write side.
+fn fatal_error(slf: *mut PyObject, exc: &Owned, message: &CStr) -> PyResult<()> {
+    common::report_fatal(slf, exc, message, true)?;
+    close_with(slf, exc.as_ptr())
+}
+
+/// asyncio's `_close(exc)`: drop the buffer, stop watching, lose the
+/// connection on the next iteration.
+fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+    core(slf).closing.set(true);
+    if buffered(slf) > 0 {
+        common::unregister(slf, Interest::Write);
+    }
+    clear_queue(slf);
+    common::unregister(slf, Interest::Read);
+    common::schedule_connection_lost(slf, exc)
+}
+
+/// `write_eof()`: close once the buffer is flushed.
+fn write_eof(slf: *mut PyObject) -> PyResult<()> {
+    if core(slf).closing.get() {
+        return Ok(());
+    }
+    core(slf).closing.set(true);
+    if buffered(slf) == 0 {
+        common::unregister(slf, Interest::Read);
+        common::schedule_connection_lost(slf, null_mut())?;
+    }
+    Ok(())
+}
+
+// --- Python methods ------------------------------------------------------------
+
+macro_rules! noargs {
+    ($name:ident, |$slf:ident| $body:expr) => {
+        unsafe extern "C" fn $name($slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+            ffi_edge(|| $body)
+        }
+    };
+}
+
+unsafe extern "C" fn m_write(slf: *mut PyObject, data: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| write(slf, data).map(|_| Owned::none()))
+}
+
+unsafe extern "C" fn m_writelines(slf: *mut PyObject, list: *mut PyObject) -> *mut PyObject {
+    // WriteTransport.writelines: b''.join(list_of_data), then write().
+    // SAFETY: the empty bytes and the joined result are new references.
+    ffi_edge(|| unsafe {
+        let empty = Owned::from_new(PyBytes_FromStringAndSize(null_mut(), 0))?;
+        let joined = Owned::from_new(PyObject_CallMethodOneArg(
+            empty.as_ptr(),
+            names::S_JOIN.get(),
+            list,
+        ))?;
+        write(slf, joined.as_ptr()).map(|_| Owned::none())
+    })
+}
+
+noargs!(m_write_eof, |slf| write_eof(slf).map(|_| Owned::none()));
+noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
+noargs!(m_close, |slf| {
+    // SAFETY: slf is live.
+    let open = unsafe { !(*common::slots(slf)).pipe.is_null() };
+    if open && !core(slf).closing.get() {
+        write_eof(slf)?;
+    }
+    Ok(Owned::none())
+});
+noargs!(m_abort, |slf| close_with(slf, null_mut())
+    .map(|_| Owned::none()));
+noargs!(m_get_write_buffer_size, |slf| {
+    // SAFETY: a new int reference or null.
+    unsafe { Owned::from_new(PyLong_FromSize_t(buffered(slf))) }
+});
+noargs!(m_get_write_buffer_limits, |slf| {
+    let s = st(slf);
+    // SAFETY: new references or null.
+    unsafe {
+        let low = Owned::from_new(PyLong_FromSize_t(s.low_water.get()))?;
+        let high = Owned::from_new(PyLong_FromSize_t(s.high_water.get()))?;
+        Owned::from_new(PyTuple_Pack(2, low.as_ptr(), high.as_ptr()))
+    }
+});
+noargs!(m_start_reading, |slf| {
+    // The reader trick; nothing to watch once the pipe is gone.
+    // SAFETY: slf is live.
+    if unsafe { !(*common::slots(slf)).pipe.is_null() } {
+        common::register(slf, Interest::Read, closed_item)?;
+    }
+    Ok(Owned::none())
+});
+noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
+noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
+
+unsafe extern "C" fn m_set_write_buffer_limits(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let [high, low] = unsafe {
+            common::keyword_args(
+                "set_write_buffer_limits",
+                [c"high", c"low"],
+                argv,
+                nargsf,
+                kwnames,
+            )?
+        };
+        let (high, low) = common::water_marks(high, low)?;
+        st(slf).high_water.set(high);
+        st(slf).low_water.set(low);
+        maybe_pause_protocol(slf).map(|_| Owned::none())
+    })
+}
+
+unsafe extern "C" fn m_fatal_error(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let [exc, message] = unsafe {
+            common::keyword_args("_fatal_error", [c"exc", c"message"], argv, nargsf, kwnames)?
+        };
+        if exc.is_null() {
+            return Err(super::args::missing("_fatal_error", &["exc"], 0));
+        }
+        // SAFETY: exc is live.
+        let exc = unsafe { Owned::from_borrowed(exc) };
+        let text = if message.is_null() {
+            c"Fatal error on pipe transport".to_owned()
+        } else {
+            std::ffi::CString::new(utf8(message)?).unwrap_or_default()
+        };
+        fatal_error(slf, &exc, &text).map(|_| Owned::none())
+    })
+}
+
+unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
+    ffi_edge(|| common::repr(slf, Interest::Write, Some(buffered(slf))))
+}
+
+unsafe extern "C" fn get_conn_lost(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    // SAFETY: a new int reference or null.
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(st(slf).conn_lost.get() as _)) })
+}
+
+unsafe extern "C" fn get_protocol_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    ffi_edge(|| Ok(bool_object(st(slf).protocol_paused.get())))
+}
+
+unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    // SAFETY: a new int reference or null.
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).high_water.get())) })
+}
+
+unsafe extern "C" fn get_low_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    // SAFETY: a new int reference or null.
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).low_water.get())) })
+}
+
+/// `WritePipeTransport(loop, pipe, fileno, protocol, extra)`: the object only.
+unsafe extern "C" fn tp_new(
+    tp: *mut PyTypeObject,
+    args: *mut PyObject,
+    _kw: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        let state = WriteState {
+            queue: RefCell::new(WriteQueue::new()),
+            conn_lost: Cell::new(0),
+            protocol_paused: Cell::new(false),
+            high_water: Cell::new(64 * 1024),
+            low_water: Cell::new(16 * 1024),
+        };
+        common::new_object(tp, args, "WritePipeTransport", state)
+    })
+}
+
+unsafe extern "C" fn dealloc(slf: *mut PyObject) {
+    // SAFETY: CPython calls this as the type's tp_dealloc.
+    unsafe { common::dealloc::<WriteState>(slf) }
+}
+
+static mut METHODS: [PyMethodDef; 19] = [
+    COMMON_METHODS[0],
+    COMMON_METHODS[1],
+    COMMON_METHODS[2],
+    COMMON_METHODS[3],
+    COMMON_METHODS[4],
+    onearg_def(
+        c"write",
+        m_write,
+        c"Write bytes-like data (written at once when possible).",
+    ),
+    onearg_def(
+        c"writelines",
+        m_writelines,
+        c"Write the concatenation of an iterable of bytes.",
+    ),
+    noargs_def(
+        c"write_eof",
+        m_write_eof,
+        c"Close once the buffer is flushed.",
+    ),
+    noargs_def(c"can_write_eof", m_can_write_eof, c"True."),
+    noargs_def(
+        c"close",
+        m_close,
+        c"Close once the buffer is flushed (write_eof()).",
+    ),
+    noargs_def(c"abort", m_abort, c"Close at once, dropping the buffer."),
+    noargs_def(
+        c"get_write_buffer_size",
+        m_get_write_buffer_size,
+        c"Bytes queued for writing.",
+    ),
+    noargs_def(
+        c"get_write_buffer_limits",
+        m_get_write_buffer_limits,
+        c"(low, high) water marks.",
+    ),
+    kw_def(
+        c"set_write_buffer_limits",
+        m_set_write_buffer_limits,
+        c"Set the flow-control water marks.",
+    ),
+    noargs_def(
+        c"_start_reading",
+        m_start_reading,
+        c"Watch the write end for readability: the reader going away.",
+    ),
+    noargs_def(
+        c"_write_ready",
+        m_write_ready,
+        c"Flush the buffer (what a writable event runs).",
+    ),
+    noargs_def(
+        c"_read_ready",
+        m_read_ready,
+        c"The reader went away: close.",
+    ),
+    kw_def(
+        c"_fatal_error",
+        m_fatal_error,
+        c"_fatal_error(exc, message='Fatal error on pipe transport'): report, then close.",
+    ),
+    PyMethodDef::zeroed(),
+];
+
+static mut GETSET: [PyGetSetDef; 11] = [
+    getset_ro(c"_loop", common::get_loop),
+    getset_ro(c"_pipe", common::get_pipe),
+    getset_ro(c"_fileno", common::get_fileno),
+    getset_ro(c"_protocol", common::get_protocol_attr),
+    getset_ro(c"_extra", common::get_extra),
+    getset_ro(c"_closing", common::get_closing),
+    getset_ro(c"_conn_lost", get_conn_lost),
+    getset_ro(c"_protocol_paused", get_protocol_paused),
+    getset_ro(c"_high_water", get_high_water),
+    getset_ro(c"_low_water", get_low_water),
+    super::type_object::GETSET_END,
+];
+
+/// Fills and readies the static `WritePipeTransport` type.
+pub fn ready() -> PyResult<*mut PyTypeObject> {
+    // SAFETY: called once at import with the GIL held.
+    unsafe {
+        let tp = &raw mut WRITE_PIPE_TRANSPORT_TYPE;
+        common::init_type::<WriteState>(
+            tp,
+            c"zloop._zloop.WritePipeTransport",
+            c"A native write pipe transport (pipe, socket or character device).",
+        );
+        (*tp).tp_new = Some(tp_new);
+        (*tp).tp_dealloc = Some(dealloc);
+        (*tp).tp_repr = Some(tp_repr);
+        (*tp).tp_methods = (&raw mut METHODS).cast();
+        (*tp).tp_getset = (&raw mut GETSET).cast();
+        super::type_object::ready_type(tp)
+    }
+}
