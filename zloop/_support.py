@@ -134,11 +134,14 @@ def pipe_fatal_error(transport, exc, message, any_os_error):
         )
 
 
-def pipe_callback_error(loop, transport, name, exc):
+def pipe_callback_error(loop, transport, name, exc, removed):
     """An exception escaped a pipe transport's readiness callback (``name``,
     e.g. ``_read_ready``): reported as asyncio's ``Handle`` reports one
-    raised by the reader or writer callback it stands for."""
+    raised by the reader or writer callback it stands for (cancelled when
+    the callback removed its own registration)."""
     handle = events.Handle(getattr(transport, name), (), loop)
+    if removed:
+        handle.cancel()
     loop.call_exception_handler(
         {
             "message": f"Exception in callback {_callback_source(handle)}",

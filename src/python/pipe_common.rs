@@ -296,9 +296,10 @@ pub fn run_callback(
     };
     // SAFETY: a new str reference or null.
     let name = unsafe { Owned::from_new(PyUnicode_FromString(name.as_ptr()))? };
+    let removed = bool_object(!flag(slf, interest).get());
     call_support(
         &names::S_PIPE_CALLBACK_ERROR,
-        &[lp.as_ptr(), slf, name.as_ptr(), exc.as_ptr()],
+        &[lp.as_ptr(), slf, name.as_ptr(), exc.as_ptr(), removed.as_ptr()],
     )
     .map(drop)
 }
