@@ -424,6 +424,26 @@ def test_write_of_a_str_fails_the_bytes_like_assertion(loop, pipe_fds):
     _wait(loop, proto.lost)
 
 
+def test_write_pipe_leaves_the_read_half_unimplemented(loop, pipe_fds):
+    _, w = pipe_fds
+    pipe_fds.remove(w)
+    transport, proto = _wait(loop, _write_pipe(loop, w))
+    for method in (transport.pause_reading, transport.resume_reading, transport.is_reading):
+        with pytest.raises(NotImplementedError):
+            method()
+    transport.close()
+    _wait(loop, proto.lost)
+
+
+def test_read_pipe_has_no_write_method(loop, pipe_fds):
+    r, _ = pipe_fds
+    pipe_fds.remove(r)
+    transport, proto = _wait(loop, _read_pipe(loop, r))
+    assert not hasattr(transport, "write")
+    transport.close()
+    _wait(loop, proto.lost)
+
+
 def test_write_flow_control_with_a_slow_reader(loop, pipe_fds):
     r, w = pipe_fds
     pipe_fds.remove(w)

@@ -299,7 +299,13 @@ pub fn run_callback(
     let removed = bool_object(!flag(slf, interest).get());
     call_support(
         &names::S_PIPE_CALLBACK_ERROR,
-        &[lp.as_ptr(), slf, name.as_ptr(), exc.as_ptr(), removed.as_ptr()],
+        &[
+            lp.as_ptr(),
+            slf,
+            name.as_ptr(),
+            exc.as_ptr(),
+            removed.as_ptr(),
+        ],
     )
     .map(drop)
 }

@@ -322,6 +322,13 @@ noargs!(m_start_reading, |slf| {
     }
     Ok(Owned::none())
 });
+// asyncio's write pipe transport is a `transports.Transport`, whose read
+// half it leaves unimplemented.
+noargs!(m_not_implemented, |_slf| {
+    // SAFETY: valid exception class.
+    unsafe { PyErr_SetNone(PyExc_NotImplementedError) };
+    Err(Raised)
+});
 noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
 noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
 
@@ -420,7 +427,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     unsafe { common::dealloc::<WriteState>(slf) }
 }
 
-static mut METHODS: [PyMethodDef; 19] = [
+static mut METHODS: [PyMethodDef; 22] = [
     COMMON_METHODS[0],
     COMMON_METHODS[1],
     COMMON_METHODS[2],
@@ -462,6 +469,21 @@ static mut METHODS: [PyMethodDef; 19] = [
         c"set_write_buffer_limits",
         m_set_write_buffer_limits,
         c"Set the flow-control water marks.",
+    ),
+    noargs_def(
+        c"is_reading",
+        m_not_implemented,
+        c"Not implemented (a write transport).",
+    ),
+    noargs_def(
+        c"pause_reading",
+        m_not_implemented,
+        c"Not implemented (a write transport).",
+    ),
+    noargs_def(
+        c"resume_reading",
+        m_not_implemented,
+        c"Not implemented (a write transport).",
     ),
     noargs_def(
         c"_start_reading",
