@@ -414,8 +414,8 @@ pub fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<
 // --- reports -----------------------------------------------------------------
 
 /// asyncio's `_fatal_error(exc, message)` report (the caller then closes):
-/// OSErrors that `quiet` covers are only logged in debug mode, anything
-/// else goes to the exception handler.
+/// an OSError (with `any_os_error`; else only EIO) is logged in debug mode
+/// only, anything else goes to the exception handler.
 pub fn report_fatal(
     slf: *mut PyObject,
     exc: &Owned,
@@ -584,6 +584,36 @@ pub unsafe fn keyword_args<const N: usize>(
 }
 
 // --- methods and attributes both types have ---------------------------------
+
+/// `_fatal_error(exc, message='Fatal error on pipe transport')`, for the
+/// type whose `fatal_error` reports and closes.
+///
+/// # Safety
+/// The arguments are the ones CPython passed to a METH_FASTCALL|KEYWORDS method.
+pub unsafe fn fatal_error_method(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+    fatal_error: fn(*mut PyObject, &Owned, &CStr) -> PyResult<()>,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: per the contract.
+        let [exc, message] =
+            unsafe { keyword_args("_fatal_error", [c"exc", c"message"], argv, nargsf, kwnames)? };
+        if exc.is_null() {
+            return Err(super::args::missing("_fatal_error", &["exc"], 0));
+        }
+        // SAFETY: exc is live.
+        let exc = unsafe { Owned::from_borrowed(exc) };
+        let text = if message.is_null() {
+            c"Fatal error on pipe transport".to_owned()
+        } else {
+            std::ffi::CString::new(utf8(message)?).unwrap_or_default()
+        };
+        fatal_error(slf, &exc, &text).map(|_| Owned::none())
+    })
+}
 
 pub unsafe extern "C" fn m_get_extra_info(
     slf: *mut PyObject,

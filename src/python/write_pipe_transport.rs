@@ -362,23 +362,8 @@ unsafe extern "C" fn m_fatal_error(
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let [exc, message] = unsafe {
-            common::keyword_args("_fatal_error", [c"exc", c"message"], argv, nargsf, kwnames)?
-        };
-        if exc.is_null() {
-            return Err(super::args::missing("_fatal_error", &["exc"], 0));
-        }
-        // SAFETY: exc is live.
-        let exc = unsafe { Owned::from_borrowed(exc) };
-        let text = if message.is_null() {
-            c"Fatal error on pipe transport".to_owned()
-        } else {
-            std::ffi::CString::new(utf8(message)?).unwrap_or_default()
-        };
-        fatal_error(slf, &exc, &text).map(|_| Owned::none())
-    })
+    // SAFETY: fastcall arguments straight from CPython.
+    unsafe { common::fatal_error_method(slf, argv, nargsf, kwnames, fatal_error) }
 }
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
