@@ -50,12 +50,17 @@ def report_callback_error(handle, exc):
     handle._loop.call_exception_handler(context)
 
 
-def transport_callback_error(loop, callback, exc):
+def transport_callback_error(loop, callback, exc, removed=False):
     """An exception escaped a native transport's readiness callback
     (``callback`` is its bound ``_read_ready``/``_sendto_ready``): reported
     as asyncio's ``Handle._run`` reports one from the reader or writer handle
-    it would have run, through a handle standing for that callback."""
-    report_callback_error(events.Handle(callback, (), loop), exc)
+    it would have run, through a handle standing for that callback
+    (cancelled when the callback ``removed`` its own registration, as
+    ``_remove_reader``/``_remove_writer`` cancel the handle)."""
+    handle = events.Handle(callback, (), loop)
+    if removed:
+        handle.cancel()
+    report_callback_error(handle, exc)
 
 
 def source_traceback():
@@ -132,23 +137,6 @@ def pipe_fatal_error(transport, exc, message, any_os_error):
                 "protocol": transport._protocol,
             }
         )
-
-
-def pipe_callback_error(loop, transport, name, exc, removed):
-    """An exception escaped a pipe transport's readiness callback (``name``,
-    e.g. ``_read_ready``): reported as asyncio's ``Handle`` reports one
-    raised by the reader or writer callback it stands for (cancelled when
-    the callback removed its own registration)."""
-    handle = events.Handle(getattr(transport, name), (), loop)
-    if removed:
-        handle.cancel()
-    loop.call_exception_handler(
-        {
-            "message": f"Exception in callback {_callback_source(handle)}",
-            "exception": exc,
-            "handle": handle,
-        }
-    )
 
 
 def pipe_write_after_connection_lost():

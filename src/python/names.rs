@@ -97,7 +97,7 @@ interned! {
     S_PEERNAME = c"peername";
     S_JOIN = c"join";
     S_INFO_LOG = c"info_log";
-    S_PIPE_CALLBACK_ERROR = c"pipe_callback_error";
+    S_WRITE_READY = c"_write_ready";
     S_PIPE_FATAL_ERROR = c"pipe_fatal_error";
     S_PIPE_WRITE_AFTER_LOST = c"pipe_write_after_connection_lost";
     S_UNCLOSED_PIPE_TRANSPORT = c"unclosed_pipe_transport";

@@ -264,7 +264,7 @@ pub fn unregister(slf: *mut PyObject, interest: Interest) {
 pub fn run_callback(
     slf: *mut PyObject,
     interest: Interest,
-    name: &CStr,
+    name: &names::Cached,
     f: impl FnOnce() -> PyResult<()>,
 ) -> PyResult<()> {
     let Some(lp) = loop_owned(slf) else {
@@ -294,15 +294,14 @@ pub fn run_callback(
     let Some(exc) = raised::take_pending() else {
         return Ok(());
     };
-    // SAFETY: a new str reference or null.
-    let name = unsafe { Owned::from_new(PyUnicode_FromString(name.as_ptr()))? };
+    // SAFETY: slf is live; the bound method is a new reference or null.
+    let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf, name.get()))? };
     let removed = bool_object(!flag(slf, interest).get());
     call_support(
-        &names::S_PIPE_CALLBACK_ERROR,
+        &names::S_TRANSPORT_CALLBACK_ERROR,
         &[
             lp.as_ptr(),
-            slf,
-            name.as_ptr(),
+            callback.as_ptr(),
             exc.as_ptr(),
             removed.as_ptr(),
         ],

@@ -50,7 +50,9 @@ pub fn on_readable(p: &PipeRef) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }
-    common::run_callback(slf, Interest::Read, c"_read_ready", || read_ready(slf))
+    common::run_callback(slf, Interest::Read, &names::S_READ_READY, || {
+        read_ready(slf)
+    })
 }
 
 fn read_ready(slf: *mut PyObject) -> PyResult<()> {

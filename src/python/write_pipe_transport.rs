@@ -73,7 +73,9 @@ pub fn on_writable(p: &PipeRef) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
-    common::run_callback(slf, Interest::Write, c"_write_ready", || write_ready(slf))
+    common::run_callback(slf, Interest::Write, &names::S_WRITE_READY, || {
+        write_ready(slf)
+    })
 }
 
 /// The write end turned readable: the reader went away (`_read_ready`).
@@ -82,7 +84,9 @@ pub fn on_peer_closed(p: &PipeRef) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }
-    common::run_callback(slf, Interest::Read, c"_read_ready", || peer_closed(slf))
+    common::run_callback(slf, Interest::Read, &names::S_READ_READY, || {
+        peer_closed(slf)
+    })
 }
 
 fn write_ready(slf: *mut PyObject) -> PyResult<()> {
