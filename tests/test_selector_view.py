@@ -7,6 +7,7 @@ transports asyncio's ``_Unix*PipeTransport`` or zloop's native
 
 import asyncio
 import os
+import selectors
 import socket
 
 import pytest
@@ -165,3 +166,22 @@ def test_write_pipe_transport_repr_shows_write_polling_only_while_data_is_buffer
     state = "polling" if fill else "idle"
     assert (bufsize > 0) is fill
     assert text == f"<{name} fd={wfd} {state} bufsize={bufsize}>"
+
+
+def test_selector_get_key_reports_what_an_fd_is_watched_for(loop):
+    # What asyncio's selector_events._test_selector_event asks (transport
+    # reprs); zloop answers it from the native engine.
+    a, b = socket.socketpair()
+    with a, b:
+        with pytest.raises(KeyError):
+            loop._selector.get_key(a.fileno())
+        loop.add_reader(a.fileno(), lambda: None)
+        assert loop._selector.get_key(a).events == selectors.EVENT_READ
+        loop.add_writer(a.fileno(), lambda: None)
+        key = loop._selector.get_key(a.fileno())
+        assert key.fd == a.fileno()
+        assert key.events == selectors.EVENT_READ | selectors.EVENT_WRITE
+        loop.remove_reader(a.fileno())
+        loop.remove_writer(a.fileno())
+        with pytest.raises(KeyError):
+            loop._selector.get_key(a.fileno())
