@@ -25,7 +25,7 @@ use std::ptr::{self, null_mut};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::address;
-use super::args::{positional, utf8};
+use super::args::{keyword_args, positional, utf8, Surplus};
 use super::event_loop::LoopObject;
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
@@ -33,7 +33,7 @@ use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recvfrom_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
-use super::type_object::{ffi_edge, new_type};
+use super::type_object::{ffi_edge, kw_def, new_type, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
@@ -1009,61 +1009,6 @@ fn debug_log(slf: *mut PyObject, message: &CStr) -> PyResult<()> {
     call_support(&names::S_DEBUG_LOG, &[text.as_ptr(), slf]).map(drop)
 }
 
-/// Keyword arguments of a fastcall method, by name, into `slots` (which
-/// hold the positionals already); an unknown name is asyncio's TypeError.
-///
-/// # Safety
-/// As `positional`; `kwnames` is null or a tuple of str.
-unsafe fn keywords(
-    method: &str,
-    argv: *const *mut PyObject,
-    nargs: usize,
-    kwnames: *mut PyObject,
-    names: &[&CStr],
-    slots: &mut [*mut PyObject],
-) -> PyResult<()> {
-    if kwnames.is_null() {
-        return Ok(());
-    }
-    // SAFETY: kwnames is a tuple of str whose values follow the positionals.
-    unsafe {
-        'keys: for i in 0..PyTuple_GET_SIZE(kwnames) {
-            let key = PyTuple_GET_ITEM(kwnames, i);
-            let value = *argv.add(nargs + i as usize);
-            for (slot, name) in slots.iter_mut().zip(names) {
-                if PyUnicode_CompareWithASCIIString(key, name.as_ptr()) == 0 {
-                    *slot = value;
-                    continue 'keys;
-                }
-            }
-            return Err(raise(
-                PyExc_TypeError,
-                &format!(
-                    "{method}() got an unexpected keyword argument '{}'",
-                    utf8(key)?
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-macro_rules! noargs {
-    ($name:ident, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
-}
-
-macro_rules! onearg {
-    ($name:ident, |$slf:ident, $arg:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, $arg: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
-}
-
 unsafe extern "C" fn m_sendto(
     slf: *mut PyObject,
     argv: *const *mut PyObject,
@@ -1083,19 +1028,15 @@ unsafe extern "C" fn m_sendto(
                 ),
             ));
         }
-        let mut slots = [
-            args.first().copied().unwrap_or(null_mut()),
-            args.get(1).copied().unwrap_or(null_mut()),
-        ];
         // SAFETY: as above.
-        unsafe {
-            keywords(
+        let slots = unsafe {
+            keyword_args(
                 "sendto",
+                [c"data", c"addr"],
+                Surplus::Ignore,
                 argv,
-                args.len(),
+                nargsf,
                 kwnames,
-                &[c"data", c"addr"],
-                &mut slots,
             )?
         };
         if slots[0].is_null() {
@@ -1113,23 +1054,16 @@ unsafe extern "C" fn m_get_extra_info(
 ) -> *mut PyObject {
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, nargsf) };
-        let mut slots = [
-            args.first().copied().unwrap_or(null_mut()),
-            args.get(1).copied().unwrap_or(null_mut()),
-        ];
-        // SAFETY: as above.
-        unsafe {
-            keywords(
+        let [name, default] = unsafe {
+            keyword_args(
                 "get_extra_info",
+                [c"name", c"default"],
+                Surplus::Ignore,
                 argv,
-                args.len(),
+                nargsf,
                 kwnames,
-                &[c"name", c"default"],
-                &mut slots,
             )?
         };
-        let [name, default] = slots;
         if name.is_null() {
             return Err(super::args::missing("get_extra_info", &["name"], 0));
         }
@@ -1158,20 +1092,14 @@ unsafe extern "C" fn m_set_write_buffer_limits(
 ) -> *mut PyObject {
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, nargsf) };
-        let mut slots = [
-            args.first().copied().unwrap_or(null_mut()),
-            args.get(1).copied().unwrap_or(null_mut()),
-        ];
-        // SAFETY: as above.
-        unsafe {
-            keywords(
+        let slots = unsafe {
+            keyword_args(
                 "set_write_buffer_limits",
+                [c"high", c"low"],
+                Surplus::Ignore,
                 argv,
-                args.len(),
+                nargsf,
                 kwnames,
-                &[c"high", c"low"],
-                &mut slots,
             )?
         };
         set_write_buffer_limits(slf, slots[0], slots[1]).map(|_| Owned::none())
@@ -1502,39 +1430,6 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             drop(Box::from_raw(st));
         }
         super::type_object::free_object(slf);
-    }
-}
-
-const fn noargs_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCFunction: f },
-        ml_flags: METH_NOARGS,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-const fn onearg_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCFunction: f },
-        ml_flags: METH_O,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-const fn kw_def(
-    name: &'static CStr,
-    f: PyCFunctionFastWithKeywords,
-    doc: &'static CStr,
-) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunctionFastWithKeywords: f,
-        },
-        ml_flags: METH_FASTCALL | METH_KEYWORDS,
-        ml_doc: doc.as_ptr(),
     }
 }
 

@@ -15,14 +15,14 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
-use super::args::{positional, utf8};
+use super::args::{keyword_args, utf8, Surplus};
 use super::event_loop::LoopObject;
 use super::handle::bool_object;
 use super::names::{self, call_support};
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise, raise_io, PyResult, Raised};
 use super::ready_item::ReadyItem;
-use super::type_object::ffi_edge;
+use super::type_object::{ffi_edge, kw_def, noargs_def, onearg_def};
 
 /// The object references every pipe transport holds.
 #[repr(C)]
@@ -529,59 +529,6 @@ pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, 
     Ok((high_v as usize, low_v as usize))
 }
 
-/// Fastcall arguments matched against keyword `names` (positional first).
-///
-/// # Safety
-/// The arguments are the ones CPython passed to a METH_FASTCALL|KEYWORDS method.
-pub unsafe fn keyword_args<const N: usize>(
-    method: &str,
-    names: [&CStr; N],
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> PyResult<[*mut PyObject; N]> {
-    // SAFETY: per the contract.
-    let args = unsafe { positional(argv, nargsf) };
-    let mut out = [null_mut(); N];
-    if args.len() > N {
-        // SAFETY: valid exception class.
-        return Err(raise(
-            unsafe { PyExc_TypeError },
-            &format!(
-                "{method}() takes at most {N} arguments ({} given)",
-                args.len()
-            ),
-        ));
-    }
-    out[..args.len()].copy_from_slice(args);
-    if kwnames.is_null() {
-        return Ok(out);
-    }
-    // SAFETY: kwnames is a tuple of str; the values follow the positionals.
-    unsafe {
-        for i in 0..PyTuple_GET_SIZE(kwnames) {
-            let key = PyTuple_GET_ITEM(kwnames, i);
-            let value = *argv.add(args.len() + i as usize);
-            match names
-                .iter()
-                .position(|n| PyUnicode_CompareWithASCIIString(key, n.as_ptr()) == 0)
-            {
-                Some(at) => out[at] = value,
-                None => {
-                    return Err(raise(
-                        PyExc_TypeError,
-                        &format!(
-                            "{method}() got an unexpected keyword argument '{}'",
-                            utf8(key)?
-                        ),
-                    ))
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 // --- methods and attributes both types have ---------------------------------
 
 /// `_fatal_error(exc, message='Fatal error on pipe transport')`, for the
@@ -598,8 +545,16 @@ pub unsafe fn fatal_error_method(
 ) -> *mut PyObject {
     ffi_edge(|| {
         // SAFETY: per the contract.
-        let [exc, message] =
-            unsafe { keyword_args("_fatal_error", [c"exc", c"message"], argv, nargsf, kwnames)? };
+        let [exc, message] = unsafe {
+            keyword_args(
+                "_fatal_error",
+                [c"exc", c"message"],
+                Surplus::Reject,
+                argv,
+                nargsf,
+                kwnames,
+            )?
+        };
         if exc.is_null() {
             return Err(super::args::missing("_fatal_error", &["exc"], 0));
         }
@@ -626,6 +581,7 @@ pub unsafe extern "C" fn m_get_extra_info(
             keyword_args(
                 "get_extra_info",
                 [c"name", c"default"],
+                Surplus::Reject,
                 argv,
                 nargsf,
                 kwnames,
@@ -817,39 +773,6 @@ pub unsafe fn init_type<S>(tp: *mut PyTypeObject, name: &'static CStr, doc: &'st
         (*tp).tp_dictoffset = (slots_at + std::mem::offset_of!(Slots, dict)) as Py_ssize_t;
         (*tp).tp_weaklistoffset =
             (slots_at + std::mem::offset_of!(Slots, weakreflist)) as Py_ssize_t;
-    }
-}
-
-pub const fn noargs_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCFunction: f },
-        ml_flags: METH_NOARGS,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-pub const fn onearg_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCFunction: f },
-        ml_flags: METH_O,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-pub const fn kw_def(
-    name: &'static CStr,
-    f: PyCFunctionFastWithKeywords,
-    doc: &'static CStr,
-) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunctionFastWithKeywords: f,
-        },
-        ml_flags: METH_FASTCALL | METH_KEYWORDS,
-        ml_doc: doc.as_ptr(),
     }
 }
 

@@ -16,11 +16,11 @@ use std::ptr::null_mut;
 use super::handle::{bool_object, getset_ro};
 use super::names;
 use super::owned::Owned;
-use super::pipe_common::{self as common, core, noargs_def, Interest, PipeRef, COMMON_METHODS};
+use super::pipe_common::{self as common, core, Interest, PipeRef, COMMON_METHODS};
 use super::raised::PyResult;
 use super::read_buffer::{read_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
-use super::type_object::ffi_edge;
+use super::type_object::{ffi_edge, kw_def, noargs, noargs_def};
 use crate::core::sys;
 
 /// What only the read side keeps.
@@ -96,14 +96,6 @@ fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     core(slf).closing.set(true);
     common::unregister(slf, Interest::Read);
     common::schedule_connection_lost(slf, exc)
-}
-
-macro_rules! noargs {
-    ($name:ident, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
 }
 
 noargs!(m_is_reading, |slf| Ok(bool_object(is_reading(slf))));
@@ -216,7 +208,7 @@ static mut METHODS: [PyMethodDef; 13] = [
         m_read_ready,
         c"Read what the pipe has (what a readable event runs).",
     ),
-    common::kw_def(
+    kw_def(
         c"_fatal_error",
         m_fatal_error,
         c"_fatal_error(exc, message='Fatal error on pipe transport'): report, then close.",

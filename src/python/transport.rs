@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::args::{positional, utf8};
+use super::args::{keyword_args, utf8, Surplus};
 use super::event_loop::LoopObject;
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
@@ -22,7 +22,7 @@ use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
-use super::type_object::{ffi_edge, new_type};
+use super::type_object::{ffi_edge, kw_def, new_type, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
@@ -938,22 +938,6 @@ fn repr(slf: *mut PyObject) -> PyResult<Owned> {
     unsafe { Owned::from_new(PyUnicode_FromString(c.as_ptr())) }
 }
 
-macro_rules! noargs {
-    ($name:ident, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
-}
-
-macro_rules! onearg {
-    ($name:ident, |$slf:ident, $arg:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, $arg: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
-}
-
 onearg!(m_write, |slf, data| write(slf, data).map(|_| Owned::none()));
 onearg!(m_writelines, |slf, list| writelines(slf, list)
     .map(|_| Owned::none()));
@@ -1080,34 +1064,19 @@ unsafe extern "C" fn m_get_extra_info(
 ) -> *mut PyObject {
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, nargsf) };
-        let mut name = args.first().copied();
-        let mut default = args.get(1).copied();
-        // SAFETY: kwnames is null or a tuple of str, values after positionals.
-        unsafe {
-            if !kwnames.is_null() {
-                for i in 0..PyTuple_GET_SIZE(kwnames) {
-                    let key = PyTuple_GET_ITEM(kwnames, i);
-                    let value = *argv.add(args.len() + i as usize);
-                    if PyUnicode_CompareWithASCIIString(key, c"name".as_ptr()) == 0 {
-                        name = Some(value);
-                    } else if PyUnicode_CompareWithASCIIString(key, c"default".as_ptr()) == 0 {
-                        default = Some(value);
-                    } else {
-                        return Err(raise(
-                            PyExc_TypeError,
-                            &format!(
-                                "get_extra_info() got an unexpected keyword argument '{}'",
-                                utf8(key)?
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        let Some(name) = name else {
-            return Err(super::args::missing("get_extra_info", &["name"], 0));
+        let [name, default] = unsafe {
+            keyword_args(
+                "get_extra_info",
+                [c"name", c"default"],
+                Surplus::Ignore,
+                argv,
+                nargsf,
+                kwnames,
+            )?
         };
+        if name.is_null() {
+            return Err(super::args::missing("get_extra_info", &["name"], 0));
+        }
         // SAFETY: extra is a dict (set at creation); GetItem borrows.
         unsafe {
             let extra = (*obj_of(slf)).extra;
@@ -1121,7 +1090,7 @@ unsafe extern "C" fn m_get_extra_info(
                 }
             }
         }
-        Ok(default.map_or_else(Owned::none, |d| unsafe { Owned::from_borrowed(d) }))
+        Ok(Owned::from_ptr_or_none(default))
     })
 }
 
@@ -1133,31 +1102,16 @@ unsafe extern "C" fn m_set_write_buffer_limits(
 ) -> *mut PyObject {
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, nargsf) };
-        let mut high = args.first().copied().unwrap_or(null_mut());
-        let mut low = args.get(1).copied().unwrap_or(null_mut());
-        // SAFETY: as in get_extra_info.
-        unsafe {
-            if !kwnames.is_null() {
-                for i in 0..PyTuple_GET_SIZE(kwnames) {
-                    let key = PyTuple_GET_ITEM(kwnames, i);
-                    let value = *argv.add(args.len() + i as usize);
-                    if PyUnicode_CompareWithASCIIString(key, c"high".as_ptr()) == 0 {
-                        high = value;
-                    } else if PyUnicode_CompareWithASCIIString(key, c"low".as_ptr()) == 0 {
-                        low = value;
-                    } else {
-                        return Err(raise(
-                            PyExc_TypeError,
-                            &format!(
-                                "set_write_buffer_limits() got an unexpected keyword argument '{}'",
-                                utf8(key)?
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
+        let [high, low] = unsafe {
+            keyword_args(
+                "set_write_buffer_limits",
+                [c"high", c"low"],
+                Surplus::Ignore,
+                argv,
+                nargsf,
+                kwnames,
+            )?
+        };
         set_write_buffer_limits(slf, high, low).map(|_| Owned::none())
     })
 }
@@ -1365,39 +1319,6 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             drop(Box::from_raw(st));
         }
         super::type_object::free_object(slf);
-    }
-}
-
-const fn noargs_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCFunction: f },
-        ml_flags: METH_NOARGS,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-const fn onearg_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCFunction: f },
-        ml_flags: METH_O,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-const fn kw_def(
-    name: &'static CStr,
-    f: PyCFunctionFastWithKeywords,
-    doc: &'static CStr,
-) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunctionFastWithKeywords: f,
-        },
-        ml_flags: METH_FASTCALL | METH_KEYWORDS,
-        ml_doc: doc.as_ptr(),
     }
 }
 

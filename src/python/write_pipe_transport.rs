@@ -13,17 +13,15 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_void, CStr};
 use std::ptr::null_mut;
 
-use super::args::utf8;
+use super::args::{keyword_args, utf8, Surplus};
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
-use super::pipe_common::{
-    self as common, core, kw_def, noargs_def, onearg_def, Interest, PipeRef, COMMON_METHODS,
-};
+use super::pipe_common::{self as common, core, Interest, PipeRef, COMMON_METHODS};
 use super::raised::{self, raise, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::transport::Chunk;
-use super::type_object::ffi_edge;
+use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
@@ -267,14 +265,6 @@ fn write_eof(slf: *mut PyObject) -> PyResult<()> {
 
 // --- Python methods ------------------------------------------------------------
 
-macro_rules! noargs {
-    ($name:ident, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
-}
-
 unsafe extern "C" fn m_write(slf: *mut PyObject, data: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| write(slf, data).map(|_| Owned::none()))
 }
@@ -345,9 +335,10 @@ unsafe extern "C" fn m_set_write_buffer_limits(
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
         let [high, low] = unsafe {
-            common::keyword_args(
+            keyword_args(
                 "set_write_buffer_limits",
                 [c"high", c"low"],
+                Surplus::Reject,
                 argv,
                 nargsf,
                 kwnames,
