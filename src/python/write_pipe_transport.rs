@@ -17,10 +17,10 @@ use super::args::{keyword_args, utf8, Surplus};
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
-use super::pipe_common::{self as common, core, Interest, PipeRef, COMMON_METHODS};
-use super::raised::{self, raise, PyResult, Raised};
+use super::raised::{raise, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::transport::Chunk;
+use super::transport_kit::{self as common, core, FlowControl, Interest, Kind, TransportRef};
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
@@ -32,10 +32,17 @@ const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 struct WriteState {
     queue: RefCell<WriteQueue<Chunk>>,
     conn_lost: Cell<u32>,
-    /// `pause_writing()` was called on the protocol.
-    protocol_paused: Cell<bool>,
-    high_water: Cell<usize>,
-    low_water: Cell<usize>,
+    flow: FlowControl<usize>,
+}
+
+impl Kind for WriteState {
+    /// The write end turning readable: the reader went away.
+    const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeClosed;
+    const TRACKS_FD: bool = false;
+
+    fn unclosed_warning() -> &'static names::Cached {
+        &names::S_UNCLOSED_PIPE_TRANSPORT
+    }
 }
 
 pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -43,14 +50,6 @@ pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zero
 fn st<'a>(slf: *mut PyObject) -> &'a WriteState {
     // SAFETY: every object of this type was made by tp_new with a WriteState.
     unsafe { common::state::<WriteState>(slf) }
-}
-
-fn writable_item(p: PipeRef) -> ReadyItem {
-    ReadyItem::PipeWrite(p)
-}
-
-fn closed_item(p: PipeRef) -> ReadyItem {
-    ReadyItem::PipeClosed(p)
 }
 
 fn buffered(slf: *mut PyObject) -> usize {
@@ -66,7 +65,7 @@ fn clear_queue(slf: *mut PyObject) {
 // --- readiness -----------------------------------------------------------------
 
 /// The pipe is writable (`_write_ready`).
-pub fn on_writable(p: &PipeRef) -> PyResult<()> {
+pub fn on_writable(p: &TransportRef) -> PyResult<()> {
     let slf = p.as_ptr();
     if !core(slf).writing.get() {
         return Ok(());
@@ -77,7 +76,7 @@ pub fn on_writable(p: &PipeRef) -> PyResult<()> {
 }
 
 /// The write end turned readable: the reader went away (`_read_ready`).
-pub fn on_peer_closed(p: &PipeRef) -> PyResult<()> {
+pub fn on_peer_closed(p: &TransportRef) -> PyResult<()> {
     let slf = p.as_ptr();
     if !core(slf).reading.get() {
         return Ok(());
@@ -109,7 +108,7 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             maybe_resume_protocol(slf)?; // may write again
             if core(slf).closing.get() {
                 common::unregister(slf, Interest::Read);
-                return common::call_connection_lost(slf, null_mut());
+                return common::pipe_connection_lost::<WriteState>(slf, null_mut());
             }
             Ok(())
         }
@@ -178,63 +177,25 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
                 };
             }
         }
-        common::register(slf, Interest::Write, writable_item)?;
+        common::register(slf, Interest::Write, ReadyItem::PipeWrite)?;
     }
     s.queue.borrow_mut().push(chunk, sent);
     maybe_pause_protocol(slf)
 }
 
 fn maybe_pause_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let s = st(slf);
-    if buffered(slf) <= s.high_water.get() || s.protocol_paused.get() {
-        return Ok(());
-    }
-    s.protocol_paused.set(true);
-    flow_control_call(
-        slf,
-        &names::S_PAUSE_WRITING,
-        c"protocol.pause_writing() failed",
-    )
+    common::maybe_pause_protocol(slf, &st(slf).flow, buffered(slf))
 }
 
 fn maybe_resume_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let s = st(slf);
-    if !s.protocol_paused.get() || buffered(slf) > s.low_water.get() {
-        return Ok(());
-    }
-    s.protocol_paused.set(false);
-    flow_control_call(
-        slf,
-        &names::S_RESUME_WRITING,
-        c"protocol.resume_writing() failed",
-    )
-}
-
-/// `pause_writing`/`resume_writing`: a failure is reported, not fatal.
-fn flow_control_call(slf: *mut PyObject, name: &names::Cached, message: &CStr) -> PyResult<()> {
-    if common::call_protocol(slf, name, &[]).is_ok() {
-        return Ok(());
-    }
-    if raised::pending_is_exit() {
-        return Err(Raised);
-    }
-    let Some(exc) = raised::take_pending() else {
-        return Ok(());
-    };
-    // SAFETY: a new str reference or null.
-    let text = unsafe { Owned::from_new(PyUnicode_FromString(message.as_ptr()))? };
-    call_support(
-        &names::S_PROTOCOL_CALL_FAILED,
-        &[slf, exc.as_ptr(), text.as_ptr()],
-    )
-    .map(drop)
+    common::maybe_resume_protocol(slf, &st(slf).flow, buffered(slf))
 }
 
 // --- closing -------------------------------------------------------------------
 
 /// asyncio's `_fatal_error`: any OSError is quiet on the write side.
 fn fatal_error(slf: *mut PyObject, exc: &Owned, message: &CStr) -> PyResult<()> {
-    common::report_fatal(slf, exc, message, true)?;
+    common::report_pipe_fatal(slf, exc, message, true)?;
     close_with(slf, exc.as_ptr())
 }
 
@@ -286,8 +247,7 @@ unsafe extern "C" fn m_writelines(slf: *mut PyObject, list: *mut PyObject) -> *m
 noargs!(m_write_eof, |slf| write_eof(slf).map(|_| Owned::none()));
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
 noargs!(m_close, |slf| {
-    // SAFETY: slf is live.
-    let open = unsafe { !(*common::slots(slf)).pipe.is_null() };
+    let open = !common::io_object(slf).is_null();
     if open && !core(slf).closing.get() {
         write_eof(slf)?;
     }
@@ -299,20 +259,14 @@ noargs!(m_get_write_buffer_size, |slf| {
     // SAFETY: a new int reference or null.
     unsafe { Owned::from_new(PyLong_FromSize_t(buffered(slf))) }
 });
-noargs!(m_get_write_buffer_limits, |slf| {
-    let s = st(slf);
-    // SAFETY: new references or null.
-    unsafe {
-        let low = Owned::from_new(PyLong_FromSize_t(s.low_water.get()))?;
-        let high = Owned::from_new(PyLong_FromSize_t(s.high_water.get()))?;
-        Owned::from_new(PyTuple_Pack(2, low.as_ptr(), high.as_ptr()))
-    }
-});
+noargs!(
+    m_get_write_buffer_limits,
+    |slf| common::write_buffer_limits(&st(slf).flow)
+);
 noargs!(m_start_reading, |slf| {
     // The reader trick; nothing to watch once the pipe is gone.
-    // SAFETY: slf is live.
-    if unsafe { !(*common::slots(slf)).pipe.is_null() } {
-        common::register(slf, Interest::Read, closed_item)?;
+    if !common::io_object(slf).is_null() {
+        common::register(slf, Interest::Read, WriteState::READ_ITEM)?;
     }
     Ok(Owned::none())
 });
@@ -345,8 +299,7 @@ unsafe extern "C" fn m_set_write_buffer_limits(
             )?
         };
         let (high, low) = common::water_marks(high, low)?;
-        st(slf).high_water.set(high);
-        st(slf).low_water.set(low);
+        st(slf).flow.set(high, low);
         maybe_pause_protocol(slf).map(|_| Owned::none())
     })
 }
@@ -362,7 +315,7 @@ unsafe extern "C" fn m_fatal_error(
 }
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::repr(slf, Interest::Write, Some(buffered(slf))))
+    ffi_edge(|| common::pipe_repr(slf, Interest::Write, Some(buffered(slf))))
 }
 
 unsafe extern "C" fn get_conn_lost(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
@@ -371,17 +324,17 @@ unsafe extern "C" fn get_conn_lost(slf: *mut PyObject, _: *mut c_void) -> *mut P
 }
 
 unsafe extern "C" fn get_protocol_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(st(slf).protocol_paused.get())))
+    ffi_edge(|| Ok(bool_object(st(slf).flow.protocol_paused.get())))
 }
 
 unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).high_water.get())) })
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).flow.high_water.get())) })
 }
 
 unsafe extern "C" fn get_low_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).low_water.get())) })
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).flow.low_water.get())) })
 }
 
 /// `WritePipeTransport(loop, pipe, fileno, protocol, extra)`: the object only.
@@ -394,25 +347,20 @@ unsafe extern "C" fn tp_new(
         let state = WriteState {
             queue: RefCell::new(WriteQueue::new()),
             conn_lost: Cell::new(0),
-            protocol_paused: Cell::new(false),
-            high_water: Cell::new(64 * 1024),
-            low_water: Cell::new(16 * 1024),
+            flow: FlowControl::new(64 * 1024, 16 * 1024),
         };
-        common::new_object(tp, args, "WritePipeTransport", state)
+        common::new_pipe(tp, args, "WritePipeTransport", state)
     })
 }
 
-unsafe extern "C" fn dealloc(slf: *mut PyObject) {
-    // SAFETY: CPython calls this as the type's tp_dealloc.
-    unsafe { common::dealloc::<WriteState>(slf) }
-}
+const COMMON: [PyMethodDef; 5] = common::pipe_methods::<WriteState>();
 
 static mut METHODS: [PyMethodDef; 22] = [
-    COMMON_METHODS[0],
-    COMMON_METHODS[1],
-    COMMON_METHODS[2],
-    COMMON_METHODS[3],
-    COMMON_METHODS[4],
+    COMMON[0],
+    COMMON[1],
+    COMMON[2],
+    COMMON[3],
+    COMMON[4],
     onearg_def(
         c"write",
         m_write,
@@ -490,7 +438,7 @@ static mut METHODS: [PyMethodDef; 22] = [
 
 static mut GETSET: [PyGetSetDef; 11] = [
     getset_ro(c"_loop", common::get_loop),
-    getset_ro(c"_pipe", common::get_pipe),
+    getset_ro(c"_pipe", common::get_io),
     getset_ro(c"_fileno", common::get_fileno),
     getset_ro(c"_protocol", common::get_protocol_attr),
     getset_ro(c"_extra", common::get_extra),
@@ -513,7 +461,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
             c"A native write pipe transport (pipe, socket or character device).",
         );
         (*tp).tp_new = Some(tp_new);
-        (*tp).tp_dealloc = Some(dealloc);
         (*tp).tp_repr = Some(tp_repr);
         (*tp).tp_methods = (&raw mut METHODS).cast();
         (*tp).tp_getset = (&raw mut GETSET).cast();
