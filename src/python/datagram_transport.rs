@@ -26,15 +26,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::address;
 use super::args::{keyword_args, positional, utf8, Surplus};
-use super::handle::{bool_object, getset_ro};
+use super::handle::getset_ro;
 use super::names::{self, call_support};
 use super::owned::Owned;
 use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recvfrom_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, in_context, FlowControl, Interest, Kind, ObjectSlot,
-    TransportRef, SOCKET_IS_CLOSING, SOCKET_METHODS,
+    self as kit, call_protocol, core, in_context, Buffered, FlowControl, Interest, Kind,
+    ObjectSlot, SocketKind, TransportRef, SOCKET_METHODS,
 };
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
@@ -80,6 +80,33 @@ struct DatagramState {
     protocol_connected: Cell<bool>,
     conn_lost: Cell<u32>,
     flow: FlowControl<i64>,
+}
+
+impl Buffered for DatagramState {
+    type Size = i64;
+
+    fn flow(&self) -> &FlowControl<i64> {
+        &self.flow
+    }
+
+    fn conn_lost(&self) -> &Cell<u32> {
+        &self.conn_lost
+    }
+}
+
+impl SocketKind for DatagramState {
+    fn drained(&self) -> bool {
+        self.queue.borrow().is_empty()
+    }
+
+    /// asyncio's `_force_close` keeps `_buffer_size` as it was.
+    fn drop_buffer(&self) {
+        clear_queue(self);
+    }
+
+    fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+        connection_lost(slf, exc)
+    }
 }
 
 impl Kind for DatagramState {
@@ -537,7 +564,7 @@ fn sendto_ready(slf: *mut PyObject) -> PyResult<()> {
     if st.queue.borrow().is_empty() {
         stop_writing(slf);
         if core(slf).closing.get() {
-            return call_connection_lost(slf, null_mut());
+            return connection_lost(slf, null_mut());
         }
     }
     Ok(())
@@ -565,26 +592,9 @@ fn clear_queue(st: &DatagramState) {
 
 // --- closing -----------------------------------------------------------------
 
-fn close(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    kit::close_socket(slf, &st.conn_lost, || st.queue.borrow().is_empty())
-}
-
-/// asyncio's `_force_close(exc)` (it keeps `_buffer_size` as it was).
-fn force_close(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    kit::force_close_socket(slf, exc, &st.conn_lost, || {
-        if st.queue.borrow().is_empty() {
-            return false;
-        }
-        clear_queue(st);
-        true
-    })
-}
-
 /// asyncio's `_call_connection_lost(exc)`: tell the protocol, then release
 /// the socket, the protocol and the loop.
-fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+fn connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     kit::lose_connection(slf, exc, state(slf).protocol_connected.get(), || {
         kit::release::<DatagramState>(slf)
     })
@@ -699,22 +709,6 @@ noargs!(m_get_write_buffer_size, |slf| {
     // SAFETY: a new int reference or null.
     unsafe { Owned::from_new(PyLong_FromLongLong(state(slf).buffer_size.get())) }
 });
-noargs!(m_get_write_buffer_limits, |slf| kit::write_buffer_limits(
-    &state(slf).flow
-));
-noargs!(m_close, |slf| close(slf).map(|_| Owned::none()));
-noargs!(m_abort, |slf| force_close(slf, null_mut())
-    .map(|_| Owned::none()));
-onearg!(m_force_close, |slf, exc| force_close(
-    slf,
-    kit::null_if_none(exc)
-)
-.map(|_| Owned::none()));
-onearg!(m_call_connection_lost, |slf, exc| call_connection_lost(
-    slf,
-    kit::null_if_none(exc)
-)
-.map(|_| Owned::none()));
 onearg!(m_set_protocol, |slf, protocol| {
     set_protocol(slf, protocol);
     Ok(Owned::none())
@@ -731,15 +725,6 @@ unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
 
 unsafe extern "C" fn get_address(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     ffi_edge(|| Ok(state(slf).address.attr()))
-}
-
-unsafe extern "C" fn get_conn_lost(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(state(slf).conn_lost.get() as _)) })
-}
-
-unsafe extern "C" fn get_protocol_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(state(slf).flow.protocol_paused.get())))
 }
 
 unsafe extern "C" fn get_buffer_size(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
@@ -822,6 +807,8 @@ const READING: [PyMethodDef; 4] = kit::reading_methods::<DatagramState>(
     c"Register for reading (after connection_made).",
 );
 
+const CLOSING: [PyMethodDef; 5] = kit::socket_closing_methods::<DatagramState>();
+
 static mut METHODS: [PyMethodDef; 19] = [
     kw_def(
         c"sendto",
@@ -833,11 +820,7 @@ static mut METHODS: [PyMethodDef; 19] = [
         m_get_write_buffer_size,
         c"Bytes queued for sending.",
     ),
-    noargs_def(
-        c"get_write_buffer_limits",
-        m_get_write_buffer_limits,
-        c"(low, high) water marks.",
-    ),
+    kit::get_write_buffer_limits_def::<DatagramState>(),
     kw_def(
         c"set_write_buffer_limits",
         m_set_write_buffer_limits,
@@ -846,27 +829,15 @@ static mut METHODS: [PyMethodDef; 19] = [
     READING[0],
     READING[1],
     READING[2],
-    noargs_def(
-        c"close",
-        m_close,
-        c"Close after the buffer drains; connection_lost(None) follows.",
-    ),
-    noargs_def(c"abort", m_abort, c"Close at once, dropping the buffer."),
-    SOCKET_IS_CLOSING,
+    CLOSING[0],
+    CLOSING[1],
+    CLOSING[2],
     SOCKET_METHODS[0],
     onearg_def(c"set_protocol", m_set_protocol, c"Replace the protocol."),
     SOCKET_METHODS[1],
     READING[3],
-    onearg_def(
-        c"_force_close",
-        m_force_close,
-        c"Close at once because of exc.",
-    ),
-    onearg_def(
-        c"_call_connection_lost",
-        m_call_connection_lost,
-        c"Tell the protocol and release everything.",
-    ),
+    CLOSING[3],
+    CLOSING[4],
     noargs_def(
         c"_read_ready",
         m_read_ready,
@@ -888,9 +859,12 @@ static mut GETSET: [PyGetSetDef; 13] = [
     getset_ro(c"_extra", kit::get_extra),
     getset_ro(c"_address", get_address),
     getset_ro(c"_closing", kit::get_closing),
-    getset_ro(c"_conn_lost", get_conn_lost),
+    getset_ro(c"_conn_lost", kit::get_conn_lost::<DatagramState>),
     getset_ro(c"_paused", kit::get_paused),
-    getset_ro(c"_protocol_paused", get_protocol_paused),
+    getset_ro(
+        c"_protocol_paused",
+        kit::get_protocol_paused::<DatagramState>,
+    ),
     getset_ro(c"_buffer_size", get_buffer_size),
     getset_ro(c"_server", get_server),
     super::type_object::GETSET_END,

@@ -24,8 +24,8 @@ use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, debug_log, in_context, os_error, FlowControl, Interest, Kind,
-    ObjectSlot, TransportRef, SOCKET_IS_CLOSING, SOCKET_METHODS,
+    self as kit, call_protocol, core, debug_log, in_context, os_error, Buffered, FlowControl,
+    Interest, Kind, ObjectSlot, SocketKind, TransportRef, SOCKET_METHODS,
 };
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
@@ -66,6 +66,32 @@ struct TransportState {
     flow: FlowControl<usize>,
     server: ObjectSlot,
     empty_waiter: ObjectSlot,
+}
+
+impl Buffered for TransportState {
+    type Size = usize;
+
+    fn flow(&self) -> &FlowControl<usize> {
+        &self.flow
+    }
+
+    fn conn_lost(&self) -> &Cell<u32> {
+        &self.conn_lost
+    }
+}
+
+impl SocketKind for TransportState {
+    fn drained(&self) -> bool {
+        self.queue.borrow().is_empty()
+    }
+
+    fn drop_buffer(&self) {
+        self.queue.borrow_mut().clear();
+    }
+
+    fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+        connection_lost(slf, exc)
+    }
 }
 
 impl Kind for TransportState {
@@ -246,7 +272,7 @@ fn on_eof(slf: *mut PyObject) -> PyResult<()> {
     // SAFETY: keep_open is live.
     match unsafe { PyObject_IsTrue(keep_open.as_ptr()) } {
         -1 => Err(Raised),
-        0 => close(slf),
+        0 => kit::close_socket::<TransportState>(slf),
         _ => {
             // Half-closed: stop reading, keep writing (is_reading() stays true,
             // as asyncio's does).
@@ -396,7 +422,7 @@ fn flush(slf: *mut PyObject) -> PyResult<()> {
             stop_writing(slf);
             settle_empty_waiter(slf, None)?;
             if core(slf).closing.get() {
-                call_connection_lost(slf, null_mut())
+                connection_lost(slf, null_mut())
             } else if st.eof.get() {
                 sys::shutdown_write(fd(slf)).map_err(|e| raise_io(&e))
             } else {
@@ -450,26 +476,9 @@ fn maybe_resume_protocol(slf: *mut PyObject) -> PyResult<()> {
 
 // --- closing -----------------------------------------------------------------
 
-fn close(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    kit::close_socket(slf, &st.conn_lost, || st.queue.borrow().is_empty())
-}
-
-/// asyncio's `_force_close(exc)`.
-fn force_close(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    kit::force_close_socket(slf, exc, &st.conn_lost, || {
-        if st.queue.borrow().is_empty() {
-            return false;
-        }
-        st.queue.borrow_mut().clear();
-        true
-    })
-}
-
 /// asyncio's `_call_connection_lost(exc)`: tell the protocol, then release
 /// the socket, the protocol, the loop and the server.
-fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+fn connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     let st = state(slf);
     kit::lose_connection(slf, exc, st.protocol_connected.get(), || {
         let closed = kit::release::<TransportState>(slf);
@@ -541,22 +550,6 @@ noargs!(m_get_write_buffer_size, |slf| {
     // SAFETY: a new int reference or null.
     unsafe { Owned::from_new(PyLong_FromSize_t(state(slf).queue.borrow().len())) }
 });
-noargs!(m_get_write_buffer_limits, |slf| kit::write_buffer_limits(
-    &state(slf).flow
-));
-noargs!(m_close, |slf| close(slf).map(|_| Owned::none()));
-noargs!(m_abort, |slf| force_close(slf, null_mut())
-    .map(|_| Owned::none()));
-onearg!(m_force_close, |slf, exc| force_close(
-    slf,
-    kit::null_if_none(exc)
-)
-.map(|_| Owned::none()));
-onearg!(m_call_connection_lost, |slf, exc| call_connection_lost(
-    slf,
-    kit::null_if_none(exc)
-)
-.map(|_| Owned::none()));
 onearg!(m_set_protocol, |slf, protocol| set_protocol(slf, protocol)
     .map(|_| Owned::none()));
 noargs!(m_make_empty_waiter, |slf| {
@@ -634,15 +627,6 @@ unsafe extern "C" fn get_eof(slf: *mut PyObject, _: *mut c_void) -> *mut PyObjec
     ffi_edge(|| Ok(bool_object(state(slf).eof.get())))
 }
 
-unsafe extern "C" fn get_conn_lost(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(state(slf).conn_lost.get() as _)) })
-}
-
-unsafe extern "C" fn get_protocol_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(state(slf).flow.protocol_paused.get())))
-}
-
 // --- type slots --------------------------------------------------------------
 
 /// `Transport(loop, sock, protocol, extra, server)`: the object only; the
@@ -691,6 +675,8 @@ const READING: [PyMethodDef; 4] = kit::reading_methods::<TransportState>(
     c"Register for reading (after connection_made).",
 );
 
+const CLOSING: [PyMethodDef; 5] = kit::socket_closing_methods::<TransportState>();
+
 static mut METHODS: [PyMethodDef; 22] = [
     onearg_def(
         c"write",
@@ -717,11 +703,7 @@ static mut METHODS: [PyMethodDef; 22] = [
         m_get_write_buffer_size,
         c"Bytes queued for sending.",
     ),
-    noargs_def(
-        c"get_write_buffer_limits",
-        m_get_write_buffer_limits,
-        c"(low, high) water marks.",
-    ),
+    kit::get_write_buffer_limits_def::<TransportState>(),
     kw_def(
         c"set_write_buffer_limits",
         m_set_write_buffer_limits,
@@ -730,27 +712,15 @@ static mut METHODS: [PyMethodDef; 22] = [
     READING[0],
     READING[1],
     READING[2],
-    noargs_def(
-        c"close",
-        m_close,
-        c"Close after the buffer drains; connection_lost(None) follows.",
-    ),
-    noargs_def(c"abort", m_abort, c"Close at once, dropping the buffer."),
-    SOCKET_IS_CLOSING,
+    CLOSING[0],
+    CLOSING[1],
+    CLOSING[2],
     SOCKET_METHODS[0],
     onearg_def(c"set_protocol", m_set_protocol, c"Replace the protocol."),
     SOCKET_METHODS[1],
     READING[3],
-    onearg_def(
-        c"_force_close",
-        m_force_close,
-        c"Close at once because of exc.",
-    ),
-    onearg_def(
-        c"_call_connection_lost",
-        m_call_connection_lost,
-        c"Tell the protocol and release everything.",
-    ),
+    CLOSING[3],
+    CLOSING[4],
     noargs_def(
         c"_make_empty_waiter",
         m_make_empty_waiter,
@@ -774,9 +744,12 @@ static mut GETSET: [PyGetSetDef; 13] = [
     getset_ro(c"_empty_waiter", get_empty_waiter),
     getset_ro(c"_closing", kit::get_closing),
     getset_ro(c"_eof", get_eof),
-    getset_ro(c"_conn_lost", get_conn_lost),
+    getset_ro(c"_conn_lost", kit::get_conn_lost::<TransportState>),
     getset_ro(c"_paused", kit::get_paused),
-    getset_ro(c"_protocol_paused", get_protocol_paused),
+    getset_ro(
+        c"_protocol_paused",
+        kit::get_protocol_paused::<TransportState>,
+    ),
     super::type_object::GETSET_END,
 ];
 

@@ -586,39 +586,53 @@ pub fn release<S: Kind>(slf: *mut PyObject) -> PyResult<()> {
     }
 }
 
+/// A transport with a write buffer under asyncio's flow control.
+pub trait Buffered: Kind {
+    /// How the type counts its buffer.
+    type Size: Copy + PartialOrd + PyInt;
+    fn flow(&self) -> &FlowControl<Self::Size>;
+    /// asyncio's `_conn_lost`.
+    fn conn_lost(&self) -> &Cell<u32>;
+}
+
+/// What the socket transports' shared closing needs from each.
+pub trait SocketKind: Buffered {
+    /// Nothing is queued for sending.
+    fn drained(&self) -> bool;
+    /// Drops what is queued for sending.
+    fn drop_buffer(&self);
+    /// asyncio's `_call_connection_lost(exc)`.
+    fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()>;
+}
+
 /// asyncio's `_SelectorTransport.close()`: stop reading; lose the
-/// connection now when nothing is left to send (`drained`).
-pub fn close_socket(
-    slf: *mut PyObject,
-    conn_lost: &Cell<u32>,
-    drained: impl FnOnce() -> bool,
-) -> PyResult<()> {
+/// connection now when nothing is left to send.
+pub fn close_socket<S: SocketKind>(slf: *mut PyObject) -> PyResult<()> {
     let c = core(slf);
     if c.closing.get() {
         return Ok(());
     }
     c.closing.set(true);
     unregister(slf, Interest::Read);
-    if drained() {
-        conn_lost.set(conn_lost.get() + 1);
+    // SAFETY: slf is a transport of type S.
+    let st = unsafe { state::<S>(slf) };
+    if st.drained() {
+        st.conn_lost().set(st.conn_lost().get() + 1);
         unregister(slf, Interest::Write);
         schedule_connection_lost(slf, null_mut())?;
     }
     Ok(())
 }
 
-/// asyncio's `_SelectorTransport._force_close(exc)`; `drop_buffer` empties
-/// the write buffer and says whether it held anything.
-pub fn force_close_socket(
-    slf: *mut PyObject,
-    exc: *mut PyObject,
-    conn_lost: &Cell<u32>,
-    drop_buffer: impl FnOnce() -> bool,
-) -> PyResult<()> {
-    if conn_lost.get() > 0 {
+/// asyncio's `_SelectorTransport._force_close(exc)`.
+pub fn force_close_socket<S: SocketKind>(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+    // SAFETY: slf is a transport of type S.
+    let st = unsafe { state::<S>(slf) };
+    if st.conn_lost().get() > 0 {
         return Ok(());
     }
-    if drop_buffer() {
+    if !st.drained() {
+        st.drop_buffer();
         unregister(slf, Interest::Write);
     }
     let c = core(slf);
@@ -626,9 +640,24 @@ pub fn force_close_socket(
         c.closing.set(true);
         unregister(slf, Interest::Read);
     }
-    conn_lost.set(conn_lost.get() + 1);
+    st.conn_lost().set(st.conn_lost().get() + 1);
     schedule_connection_lost(slf, exc)
 }
+
+noargs!(m_socket_close<S: SocketKind>, |slf| close_socket::<S>(slf)
+    .map(|_| Owned::none()));
+noargs!(m_socket_abort<S: SocketKind>, |slf| force_close_socket::<S>(
+    slf,
+    null_mut()
+)
+.map(|_| Owned::none()));
+onearg!(m_force_close<S: SocketKind>, |slf, exc| force_close_socket::<
+    S,
+>(slf, null_if_none(exc))
+.map(|_| Owned::none()));
+onearg!(m_socket_call_connection_lost<S: SocketKind>, |slf, exc| {
+    S::call_connection_lost(slf, null_if_none(exc)).map(|_| Owned::none())
+});
 
 // --- flow control --------------------------------------------------------------
 
@@ -728,12 +757,44 @@ impl PyInt for i64 {
     }
 }
 
-/// `get_write_buffer_limits()`: `(low, high)`.
-pub fn write_buffer_limits<T: PyInt>(flow: &FlowControl<T>) -> PyResult<Owned> {
+noargs!(m_get_write_buffer_limits<S: Buffered>, |slf| {
+    // SAFETY: slf is a transport of type S.
+    let flow = unsafe { state::<S>(slf) }.flow();
     let low = flow.low_water.get().to_py()?;
     let high = flow.high_water.get().to_py()?;
     // SAFETY: both are live; a new tuple reference or null.
     unsafe { Owned::from_new(PyTuple_Pack(2, low.as_ptr(), high.as_ptr())) }
+});
+
+/// `get_write_buffer_limits()`: `(low, high)`.
+pub const fn get_write_buffer_limits_def<S: Buffered>() -> PyMethodDef {
+    noargs_def(
+        c"get_write_buffer_limits",
+        m_get_write_buffer_limits::<S>,
+        c"(low, high) water marks.",
+    )
+}
+
+/// `_conn_lost`.
+pub unsafe extern "C" fn get_conn_lost<S: Buffered>(
+    slf: *mut PyObject,
+    _: *mut c_void,
+) -> *mut PyObject {
+    // SAFETY: slf is a transport of type S; a new int reference or null.
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(state::<S>(slf).conn_lost().get() as _)) })
+}
+
+/// `_protocol_paused`.
+pub unsafe extern "C" fn get_protocol_paused<S: Buffered>(
+    slf: *mut PyObject,
+    _: *mut c_void,
+) -> *mut PyObject {
+    // SAFETY: slf is a transport of type S.
+    ffi_edge(|| {
+        Ok(bool_object(
+            unsafe { state::<S>(slf) }.flow().protocol_paused.get(),
+        ))
+    })
 }
 
 /// `(high, low)` water marks from `set_write_buffer_limits(high, low)`
@@ -900,52 +961,37 @@ fn is_reading(slf: *mut PyObject) -> bool {
 
 noargs!(m_is_reading, |slf| Ok(bool_object(is_reading(slf))));
 
-unsafe extern "C" fn m_pause_reading<S: Kind>(
-    slf: *mut PyObject,
-    _: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        if !is_reading(slf) {
-            return Ok(Owned::none());
-        }
-        core(slf).paused.set(true);
-        unregister(slf, Interest::Read);
-        debug_log(slf, &names::S_DEBUG_LOG, c"%r pauses reading")?;
-        Ok(Owned::none())
-    })
-}
+noargs!(m_pause_reading<S: Kind>, |slf| {
+    if !is_reading(slf) {
+        return Ok(Owned::none());
+    }
+    core(slf).paused.set(true);
+    unregister(slf, Interest::Read);
+    debug_log(slf, &names::S_DEBUG_LOG, c"%r pauses reading")?;
+    Ok(Owned::none())
+});
 
-unsafe extern "C" fn m_resume_reading<S: Kind>(
-    slf: *mut PyObject,
-    _: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        let c = core(slf);
-        if c.closing.get() || !c.paused.get() {
-            return Ok(Owned::none());
-        }
-        c.paused.set(false);
+noargs!(m_resume_reading<S: Kind>, |slf| {
+    let c = core(slf);
+    if c.closing.get() || !c.paused.get() {
+        return Ok(Owned::none());
+    }
+    c.paused.set(false);
+    register(slf, Interest::Read, S::READ_ITEM)?;
+    debug_log(slf, &names::S_DEBUG_LOG, c"%r resumes reading")?;
+    Ok(Owned::none())
+});
+
+// Scheduled after connection_made(), which may have paused or closed.
+noargs!(m_start_reading<S: Kind>, |slf| {
+    if is_reading(slf) {
         register(slf, Interest::Read, S::READ_ITEM)?;
-        debug_log(slf, &names::S_DEBUG_LOG, c"%r resumes reading")?;
-        Ok(Owned::none())
-    })
-}
+    }
+    Ok(Owned::none())
+});
 
-unsafe extern "C" fn m_start_reading<S: Kind>(
-    slf: *mut PyObject,
-    _: *mut PyObject,
-) -> *mut PyObject {
-    // Scheduled after connection_made(), which may have paused or closed.
-    ffi_edge(|| {
-        if is_reading(slf) {
-            register(slf, Interest::Read, S::READ_ITEM)?;
-        }
-        Ok(Owned::none())
-    })
-}
-
-/// `is_reading`, `pause_reading`, `resume_reading` of a reading transport
-/// (`data` names the protocol method pausing stops), then `_start_reading`.
+/// `is_reading`, `pause_reading`, `resume_reading` of a reading transport,
+/// then `_start_reading` (the docs differ by type).
 pub const fn reading_methods<S: Kind>(
     pause_doc: &'static CStr,
     start_doc: &'static CStr,
@@ -1104,12 +1150,37 @@ pub const SOCKET_METHODS: [PyMethodDef; 2] = [
     noargs_def(c"get_protocol", m_get_protocol, c"The current protocol."),
 ];
 
-/// `is_closing()` of the socket transports.
-pub const SOCKET_IS_CLOSING: PyMethodDef = noargs_def(
-    c"is_closing",
-    m_is_closing,
-    c"Whether close() or abort() was called.",
-);
+/// `close`, `abort`, `is_closing`, `_force_close`, `_call_connection_lost`
+/// of the socket transports.
+pub const fn socket_closing_methods<S: SocketKind>() -> [PyMethodDef; 5] {
+    [
+        noargs_def(
+            c"close",
+            m_socket_close::<S>,
+            c"Close after the buffer drains; connection_lost(None) follows.",
+        ),
+        noargs_def(
+            c"abort",
+            m_socket_abort::<S>,
+            c"Close at once, dropping the buffer.",
+        ),
+        noargs_def(
+            c"is_closing",
+            m_is_closing,
+            c"Whether close() or abort() was called.",
+        ),
+        onearg_def(
+            c"_force_close",
+            m_force_close::<S>,
+            c"Close at once because of exc.",
+        ),
+        onearg_def(
+            c"_call_connection_lost",
+            m_socket_call_connection_lost::<S>,
+            c"Tell the protocol and release everything.",
+        ),
+    ]
+}
 
 /// The methods both pipe transports have, by name.
 pub const fn pipe_methods<S: Kind>() -> [PyMethodDef; 5] {

@@ -172,11 +172,11 @@ pub const fn kw_def(
     }
 }
 
-/// `noargs!(m_name, |slf| body)`: a `METH_NOARGS` entry point whose body
-/// returns `PyResult<Owned>`, behind `ffi_edge`.
+/// `noargs!(m_name, |slf| body)` (or `m_name<S: Bound>`): a `METH_NOARGS`
+/// entry point whose body returns `PyResult<Owned>`, behind `ffi_edge`.
 macro_rules! noargs {
-    ($name:ident, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name(
+    ($name:ident $(<$g:ident: $bound:path>)?, |$slf:ident| $body:expr) => {
+        unsafe extern "C" fn $name$(<$g: $bound>)?(
             $slf: *mut pyo3_ffi::PyObject,
             _: *mut pyo3_ffi::PyObject,
         ) -> *mut pyo3_ffi::PyObject {
@@ -188,8 +188,8 @@ pub(crate) use noargs;
 
 /// `onearg!(m_name, |slf, arg| body)`: the same for `METH_O`.
 macro_rules! onearg {
-    ($name:ident, |$slf:ident, $arg:ident| $body:expr) => {
-        unsafe extern "C" fn $name(
+    ($name:ident $(<$g:ident: $bound:path>)?, |$slf:ident, $arg:ident| $body:expr) => {
+        unsafe extern "C" fn $name$(<$g: $bound>)?(
             $slf: *mut pyo3_ffi::PyObject,
             $arg: *mut pyo3_ffi::PyObject,
         ) -> *mut pyo3_ffi::PyObject {

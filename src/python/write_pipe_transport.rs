@@ -20,7 +20,9 @@ use super::owned::Owned;
 use super::raised::{raise, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::transport::Chunk;
-use super::transport_kit::{self as common, core, FlowControl, Interest, Kind, TransportRef};
+use super::transport_kit::{
+    self as common, core, Buffered, FlowControl, Interest, Kind, TransportRef,
+};
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
@@ -33,6 +35,18 @@ struct WriteState {
     queue: RefCell<WriteQueue<Chunk>>,
     conn_lost: Cell<u32>,
     flow: FlowControl<usize>,
+}
+
+impl Buffered for WriteState {
+    type Size = usize;
+
+    fn flow(&self) -> &FlowControl<usize> {
+        &self.flow
+    }
+
+    fn conn_lost(&self) -> &Cell<u32> {
+        &self.conn_lost
+    }
 }
 
 impl Kind for WriteState {
@@ -259,10 +273,6 @@ noargs!(m_get_write_buffer_size, |slf| {
     // SAFETY: a new int reference or null.
     unsafe { Owned::from_new(PyLong_FromSize_t(buffered(slf))) }
 });
-noargs!(
-    m_get_write_buffer_limits,
-    |slf| common::write_buffer_limits(&st(slf).flow)
-);
 noargs!(m_start_reading, |slf| {
     // The reader trick; nothing to watch once the pipe is gone.
     if !common::io_object(slf).is_null() {
@@ -316,15 +326,6 @@ unsafe extern "C" fn m_fatal_error(
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| common::pipe_repr(slf, Interest::Write, Some(buffered(slf))))
-}
-
-unsafe extern "C" fn get_conn_lost(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(st(slf).conn_lost.get() as _)) })
-}
-
-unsafe extern "C" fn get_protocol_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(st(slf).flow.protocol_paused.get())))
 }
 
 unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
@@ -388,11 +389,7 @@ static mut METHODS: [PyMethodDef; 22] = [
         m_get_write_buffer_size,
         c"Bytes queued for writing.",
     ),
-    noargs_def(
-        c"get_write_buffer_limits",
-        m_get_write_buffer_limits,
-        c"(low, high) water marks.",
-    ),
+    common::get_write_buffer_limits_def::<WriteState>(),
     kw_def(
         c"set_write_buffer_limits",
         m_set_write_buffer_limits,
@@ -443,8 +440,11 @@ static mut GETSET: [PyGetSetDef; 11] = [
     getset_ro(c"_protocol", common::get_protocol_attr),
     getset_ro(c"_extra", common::get_extra),
     getset_ro(c"_closing", common::get_closing),
-    getset_ro(c"_conn_lost", get_conn_lost),
-    getset_ro(c"_protocol_paused", get_protocol_paused),
+    getset_ro(c"_conn_lost", common::get_conn_lost::<WriteState>),
+    getset_ro(
+        c"_protocol_paused",
+        common::get_protocol_paused::<WriteState>,
+    ),
     getset_ro(c"_high_water", get_high_water),
     getset_ro(c"_low_water", get_low_water),
     super::type_object::GETSET_END,
