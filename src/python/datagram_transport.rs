@@ -34,7 +34,7 @@ use super::read_buffer::{recvfrom_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
     self as kit, call_protocol, core, in_context, Buffered, FlowControl, Interest, Kind,
-    ObjectSlot, SocketKind, TransportRef, SOCKET_METHODS,
+    ObjectSlot, SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
@@ -92,6 +92,14 @@ impl Buffered for DatagramState {
     fn conn_lost(&self) -> &Cell<u32> {
         &self.conn_lost
     }
+
+    fn buffer_size(&self) -> i64 {
+        self.buffer_size.get()
+    }
+
+    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
+        datagram_water_marks(high, low)
+    }
 }
 
 impl SocketKind for DatagramState {
@@ -111,6 +119,7 @@ impl SocketKind for DatagramState {
 
 impl Kind for DatagramState {
     const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::DatagramRead;
+    const SURPLUS: Surplus = Surplus::Ignore;
     const TRACKS_FD: bool = true;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -510,7 +519,7 @@ fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyRes
     st.queue.borrow_mut().push_back(Queued { data: copy, addr });
     st.buffer_size
         .set(st.buffer_size.get() + length + header_added());
-    maybe_pause_protocol(slf)
+    kit::maybe_pause_protocol::<DatagramState>(slf)
 }
 
 /// `addr in (None, address)`, compared as the tuple membership test does.
@@ -560,7 +569,7 @@ fn sendto_ready(slf: *mut PyObject) -> PyResult<()> {
             }
         }
     }
-    maybe_resume_protocol(slf)?;
+    kit::maybe_resume_protocol::<DatagramState>(slf)?;
     if st.queue.borrow().is_empty() {
         stop_writing(slf);
         if core(slf).closing.get() {
@@ -568,16 +577,6 @@ fn sendto_ready(slf: *mut PyObject) -> PyResult<()> {
         }
     }
     Ok(())
-}
-
-fn maybe_pause_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    kit::maybe_pause_protocol(slf, &st.flow, st.buffer_size.get())
-}
-
-fn maybe_resume_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    kit::maybe_resume_protocol(slf, &st.flow, st.buffer_size.get())
 }
 
 /// Empties the queue; the items are dropped after the borrow ends (an
@@ -610,11 +609,7 @@ fn set_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
 /// `set_write_buffer_limits(high=None, low=None)`, asyncio's rules and
 /// message, in the running asyncio's floor arithmetic (the stream and pipe
 /// transports' `transport_kit::water_marks` differs for negative values).
-fn set_write_buffer_limits(
-    slf: *mut PyObject,
-    high: *mut PyObject,
-    low: *mut PyObject,
-) -> PyResult<()> {
+fn datagram_water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
     // SAFETY: Py_None is immortal; comparing pointers.
     let none = unsafe { Py_None() };
     let as_int = |obj: *mut PyObject| -> PyResult<Option<i64>> {
@@ -642,8 +637,7 @@ fn set_write_buffer_limits(
             &format!("high ({high_v}) must be >= low ({low_v}) must be >= 0"),
         ));
     }
-    state(slf).flow.set(high_v, low_v);
-    maybe_pause_protocol(slf)
+    Ok((high_v, low_v))
 }
 
 unsafe extern "C" fn m_sendto(
@@ -683,32 +677,6 @@ unsafe extern "C" fn m_sendto(
     })
 }
 
-unsafe extern "C" fn m_set_write_buffer_limits(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let slots = unsafe {
-            keyword_args(
-                "set_write_buffer_limits",
-                [c"high", c"low"],
-                Surplus::Ignore,
-                argv,
-                nargsf,
-                kwnames,
-            )?
-        };
-        set_write_buffer_limits(slf, slots[0], slots[1]).map(|_| Owned::none())
-    })
-}
-
-noargs!(m_get_write_buffer_size, |slf| {
-    // SAFETY: a new int reference or null.
-    unsafe { Owned::from_new(PyLong_FromLongLong(state(slf).buffer_size.get())) }
-});
 onearg!(m_set_protocol, |slf, protocol| {
     set_protocol(slf, protocol);
     Ok(Owned::none())
@@ -809,32 +777,28 @@ const READING: [PyMethodDef; 4] = kit::reading_methods::<DatagramState>(
 
 const CLOSING: [PyMethodDef; 5] = kit::socket_closing_methods::<DatagramState>();
 
+const FLOW: [PyMethodDef; 3] = kit::flow_methods::<DatagramState>(c"Bytes queued for sending.");
+
+const SOCKET: [PyMethodDef; 2] = kit::socket_methods::<DatagramState>();
+
 static mut METHODS: [PyMethodDef; 19] = [
     kw_def(
         c"sendto",
         m_sendto,
         c"sendto(data, addr=None): send one datagram (at once when possible).",
     ),
-    noargs_def(
-        c"get_write_buffer_size",
-        m_get_write_buffer_size,
-        c"Bytes queued for sending.",
-    ),
-    kit::get_write_buffer_limits_def::<DatagramState>(),
-    kw_def(
-        c"set_write_buffer_limits",
-        m_set_write_buffer_limits,
-        c"Set the flow-control water marks.",
-    ),
+    FLOW[0],
+    FLOW[1],
+    FLOW[2],
     READING[0],
     READING[1],
     READING[2],
     CLOSING[0],
     CLOSING[1],
     CLOSING[2],
-    SOCKET_METHODS[0],
+    SOCKET[0],
     onearg_def(c"set_protocol", m_set_protocol, c"Replace the protocol."),
-    SOCKET_METHODS[1],
+    SOCKET[1],
     READING[3],
     CLOSING[3],
     CLOSING[4],

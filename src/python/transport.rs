@@ -16,7 +16,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::args::{keyword_args, utf8, Surplus};
+use super::args::{utf8, Surplus};
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
@@ -25,9 +25,9 @@ use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
     self as kit, call_protocol, core, debug_log, in_context, os_error, Buffered, FlowControl,
-    Interest, Kind, ObjectSlot, SocketKind, TransportRef, SOCKET_METHODS,
+    Interest, Kind, ObjectSlot, SocketKind, TransportRef,
 };
-use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
+use super::type_object::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
@@ -78,6 +78,14 @@ impl Buffered for TransportState {
     fn conn_lost(&self) -> &Cell<u32> {
         &self.conn_lost
     }
+
+    fn buffer_size(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
+    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
+        kit::water_marks(high, low)
+    }
 }
 
 impl SocketKind for TransportState {
@@ -96,6 +104,7 @@ impl SocketKind for TransportState {
 
 impl Kind for TransportState {
     const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::Read;
+    const SURPLUS: Surplus = Surplus::Ignore;
     const TRACKS_FD: bool = true;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -352,7 +361,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
         start_writing(slf)?;
     }
     st.queue.borrow_mut().push(chunk, sent);
-    maybe_pause_protocol(slf)
+    kit::maybe_pause_protocol::<TransportState>(slf)
 }
 
 fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
@@ -399,7 +408,7 @@ fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
     if !st.queue.borrow().is_empty() && state(slf).conn_lost.get() == 0 {
         start_writing(slf)?;
     }
-    maybe_pause_protocol(slf)
+    kit::maybe_pause_protocol::<TransportState>(slf)
 }
 
 /// Sends what is queued (one gathered write), as asyncio's `_write_sendmsg`.
@@ -415,7 +424,7 @@ fn flush(slf: *mut PyObject) -> PyResult<()> {
             settle_empty_waiter(slf, Some(&e))
         }
         Ok(_) => {
-            maybe_resume_protocol(slf)?;
+            kit::maybe_resume_protocol::<TransportState>(slf)?;
             if !st.queue.borrow().is_empty() {
                 return Ok(());
             }
@@ -460,18 +469,6 @@ fn settle_empty_waiter(slf: *mut PyObject, error: Option<&io::Error>) -> PyResul
         }
     }
     Ok(())
-}
-
-fn maybe_pause_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    let size = st.queue.borrow().len();
-    kit::maybe_pause_protocol(slf, &st.flow, size)
-}
-
-fn maybe_resume_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    let size = st.queue.borrow().len();
-    kit::maybe_resume_protocol(slf, &st.flow, size)
 }
 
 // --- closing -----------------------------------------------------------------
@@ -546,10 +543,6 @@ noargs!(m_write_eof, |slf| {
     Ok(Owned::none())
 });
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
-noargs!(m_get_write_buffer_size, |slf| {
-    // SAFETY: a new int reference or null.
-    unsafe { Owned::from_new(PyLong_FromSize_t(state(slf).queue.borrow().len())) }
-});
 onearg!(m_set_protocol, |slf, protocol| set_protocol(slf, protocol)
     .map(|_| Owned::none()));
 noargs!(m_make_empty_waiter, |slf| {
@@ -581,30 +574,6 @@ noargs!(m_reset_empty_waiter, |slf| {
     state(slf).empty_waiter.clear();
     Ok(Owned::none())
 });
-
-unsafe extern "C" fn m_set_write_buffer_limits(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let [high, low] = unsafe {
-            keyword_args(
-                "set_write_buffer_limits",
-                [c"high", c"low"],
-                Surplus::Ignore,
-                argv,
-                nargsf,
-                kwnames,
-            )?
-        };
-        let (high, low) = kit::water_marks(high, low)?;
-        state(slf).flow.set(high, low);
-        maybe_pause_protocol(slf).map(|_| Owned::none())
-    })
-}
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
@@ -677,6 +646,10 @@ const READING: [PyMethodDef; 4] = kit::reading_methods::<TransportState>(
 
 const CLOSING: [PyMethodDef; 5] = kit::socket_closing_methods::<TransportState>();
 
+const FLOW: [PyMethodDef; 3] = kit::flow_methods::<TransportState>(c"Bytes queued for sending.");
+
+const SOCKET: [PyMethodDef; 2] = kit::socket_methods::<TransportState>();
+
 static mut METHODS: [PyMethodDef; 22] = [
     onearg_def(
         c"write",
@@ -698,26 +671,18 @@ static mut METHODS: [PyMethodDef; 22] = [
         m_can_write_eof,
         c"True: sockets support write_eof().",
     ),
-    noargs_def(
-        c"get_write_buffer_size",
-        m_get_write_buffer_size,
-        c"Bytes queued for sending.",
-    ),
-    kit::get_write_buffer_limits_def::<TransportState>(),
-    kw_def(
-        c"set_write_buffer_limits",
-        m_set_write_buffer_limits,
-        c"Set the flow-control water marks.",
-    ),
+    FLOW[0],
+    FLOW[1],
+    FLOW[2],
     READING[0],
     READING[1],
     READING[2],
     CLOSING[0],
     CLOSING[1],
     CLOSING[2],
-    SOCKET_METHODS[0],
+    SOCKET[0],
     onearg_def(c"set_protocol", m_set_protocol, c"Replace the protocol."),
-    SOCKET_METHODS[1],
+    SOCKET[1],
     READING[3],
     CLOSING[3],
     CLOSING[4],

@@ -76,6 +76,9 @@ pub trait Kind: Sized + 'static {
     const READ_ITEM: fn(TransportRef) -> ReadyItem;
     /// Socket transports: the loop keeps their fds until they are closed.
     const TRACKS_FD: bool;
+    /// What `get_extra_info()`/`set_write_buffer_limits()` do with more
+    /// positional arguments than they take.
+    const SURPLUS: Surplus;
     /// The `zloop._support` function that warns about an unclosed one.
     fn unclosed_warning() -> &'static names::Cached;
     /// Visits the objects the state holds beyond the common slots.
@@ -593,6 +596,11 @@ pub trait Buffered: Kind {
     fn flow(&self) -> &FlowControl<Self::Size>;
     /// asyncio's `_conn_lost`.
     fn conn_lost(&self) -> &Cell<u32>;
+    /// What `get_write_buffer_size()` says.
+    fn buffer_size(&self) -> Self::Size;
+    /// `(high, low)` from `set_write_buffer_limits(high, low)` arguments
+    /// (null or None: default).
+    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(Self::Size, Self::Size)>;
 }
 
 /// What the socket transports' shared closing needs from each.
@@ -685,13 +693,12 @@ impl<T: Copy + PartialOrd> FlowControl<T> {
     }
 }
 
-/// `_maybe_pause_protocol()` with `size` bytes buffered.
-pub fn maybe_pause_protocol<T: Copy + PartialOrd>(
-    slf: *mut PyObject,
-    flow: &FlowControl<T>,
-    size: T,
-) -> PyResult<()> {
-    if size <= flow.high_water.get() || flow.protocol_paused.get() {
+/// asyncio's `_maybe_pause_protocol()`.
+pub fn maybe_pause_protocol<S: Buffered>(slf: *mut PyObject) -> PyResult<()> {
+    // SAFETY: slf is a transport of type S.
+    let st = unsafe { state::<S>(slf) };
+    let flow = st.flow();
+    if st.buffer_size() <= flow.high_water.get() || flow.protocol_paused.get() {
         return Ok(());
     }
     flow.protocol_paused.set(true);
@@ -702,13 +709,12 @@ pub fn maybe_pause_protocol<T: Copy + PartialOrd>(
     )
 }
 
-/// `_maybe_resume_protocol()` with `size` bytes buffered.
-pub fn maybe_resume_protocol<T: Copy + PartialOrd>(
-    slf: *mut PyObject,
-    flow: &FlowControl<T>,
-    size: T,
-) -> PyResult<()> {
-    if !flow.protocol_paused.get() || size > flow.low_water.get() {
+/// asyncio's `_maybe_resume_protocol()`.
+pub fn maybe_resume_protocol<S: Buffered>(slf: *mut PyObject) -> PyResult<()> {
+    // SAFETY: slf is a transport of type S.
+    let st = unsafe { state::<S>(slf) };
+    let flow = st.flow();
+    if !flow.protocol_paused.get() || st.buffer_size() > flow.low_water.get() {
         return Ok(());
     }
     flow.protocol_paused.set(false);
@@ -766,13 +772,56 @@ noargs!(m_get_write_buffer_limits<S: Buffered>, |slf| {
     unsafe { Owned::from_new(PyTuple_Pack(2, low.as_ptr(), high.as_ptr())) }
 });
 
-/// `get_write_buffer_limits()`: `(low, high)`.
-pub const fn get_write_buffer_limits_def<S: Buffered>() -> PyMethodDef {
-    noargs_def(
-        c"get_write_buffer_limits",
-        m_get_write_buffer_limits::<S>,
-        c"(low, high) water marks.",
-    )
+noargs!(m_get_write_buffer_size<S: Buffered>, |slf| {
+    // SAFETY: slf is a transport of type S.
+    unsafe { state::<S>(slf) }.buffer_size().to_py()
+});
+
+unsafe extern "C" fn m_set_write_buffer_limits<S: Buffered>(
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        // SAFETY: fastcall arguments straight from CPython.
+        let [high, low] = unsafe {
+            keyword_args(
+                "set_write_buffer_limits",
+                [c"high", c"low"],
+                S::SURPLUS,
+                argv,
+                nargsf,
+                kwnames,
+            )?
+        };
+        let (high, low) = S::water_marks(high, low)?;
+        // SAFETY: slf is a transport of type S.
+        unsafe { state::<S>(slf) }.flow().set(high, low);
+        maybe_pause_protocol::<S>(slf).map(|_| Owned::none())
+    })
+}
+
+/// `get_write_buffer_size()` (`size_doc`), `get_write_buffer_limits()`,
+/// `set_write_buffer_limits(high=None, low=None)`.
+pub const fn flow_methods<S: Buffered>(size_doc: &'static CStr) -> [PyMethodDef; 3] {
+    [
+        noargs_def(
+            c"get_write_buffer_size",
+            m_get_write_buffer_size::<S>,
+            size_doc,
+        ),
+        noargs_def(
+            c"get_write_buffer_limits",
+            m_get_write_buffer_limits::<S>,
+            c"(low, high) water marks.",
+        ),
+        kw_def(
+            c"set_write_buffer_limits",
+            m_set_write_buffer_limits::<S>,
+            c"Set the flow-control water marks.",
+        ),
+    ]
 }
 
 /// `_conn_lost`.
@@ -1095,26 +1144,14 @@ unsafe fn get_extra_info(
     })
 }
 
-/// The pipe transports' `get_extra_info` (extra positionals: TypeError).
-unsafe extern "C" fn m_get_extra_info(
+unsafe extern "C" fn m_get_extra_info<S: Kind>(
     slf: *mut PyObject,
     argv: *const *mut PyObject,
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: fastcall arguments straight from CPython.
-    unsafe { get_extra_info(slf, argv, nargsf, kwnames, Surplus::Reject) }
-}
-
-/// The socket transports' `get_extra_info` (extra positionals ignored).
-unsafe extern "C" fn m_socket_get_extra_info(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    unsafe { get_extra_info(slf, argv, nargsf, kwnames, Surplus::Ignore) }
+    unsafe { get_extra_info(slf, argv, nargsf, kwnames, S::SURPLUS) }
 }
 
 onearg!(m_set_protocol, |slf, protocol| {
@@ -1140,15 +1177,13 @@ unsafe extern "C" fn m_pipe_call_connection_lost<S: Kind>(
 
 pub const GET_EXTRA_INFO_DOC: &CStr = c"get_extra_info(name, default=None).";
 
-/// The methods the socket transports share, by name.
-pub const SOCKET_METHODS: [PyMethodDef; 2] = [
-    kw_def(
-        c"get_extra_info",
-        m_socket_get_extra_info,
-        GET_EXTRA_INFO_DOC,
-    ),
-    noargs_def(c"get_protocol", m_get_protocol, c"The current protocol."),
-];
+/// `get_extra_info` and `get_protocol` of the socket transports.
+pub const fn socket_methods<S: Kind>() -> [PyMethodDef; 2] {
+    [
+        kw_def(c"get_extra_info", m_get_extra_info::<S>, GET_EXTRA_INFO_DOC),
+        noargs_def(c"get_protocol", m_get_protocol, c"The current protocol."),
+    ]
+}
 
 /// `close`, `abort`, `is_closing`, `_force_close`, `_call_connection_lost`
 /// of the socket transports.
@@ -1185,7 +1220,7 @@ pub const fn socket_closing_methods<S: SocketKind>() -> [PyMethodDef; 5] {
 /// The methods both pipe transports have, by name.
 pub const fn pipe_methods<S: Kind>() -> [PyMethodDef; 5] {
     [
-        kw_def(c"get_extra_info", m_get_extra_info, GET_EXTRA_INFO_DOC),
+        kw_def(c"get_extra_info", m_get_extra_info::<S>, GET_EXTRA_INFO_DOC),
         onearg_def(c"set_protocol", m_set_protocol, c"Replace the protocol."),
         noargs_def(c"get_protocol", m_get_protocol, c"The current protocol."),
         noargs_def(

@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_void, CStr};
 use std::ptr::null_mut;
 
-use super::args::{keyword_args, utf8, Surplus};
+use super::args::{utf8, Surplus};
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
@@ -47,11 +47,20 @@ impl Buffered for WriteState {
     fn conn_lost(&self) -> &Cell<u32> {
         &self.conn_lost
     }
+
+    fn buffer_size(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
+    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
+        common::water_marks(high, low)
+    }
 }
 
 impl Kind for WriteState {
     /// The write end turning readable: the reader went away.
     const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeClosed;
+    const SURPLUS: Surplus = Surplus::Reject;
     const TRACKS_FD: bool = false;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -119,7 +128,7 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
                 return Ok(());
             }
             common::unregister(slf, Interest::Write);
-            maybe_resume_protocol(slf)?; // may write again
+            common::maybe_resume_protocol::<WriteState>(slf)?; // may write again
             if core(slf).closing.get() {
                 common::unregister(slf, Interest::Read);
                 return common::pipe_connection_lost::<WriteState>(slf, null_mut());
@@ -194,15 +203,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
         common::register(slf, Interest::Write, ReadyItem::PipeWrite)?;
     }
     s.queue.borrow_mut().push(chunk, sent);
-    maybe_pause_protocol(slf)
-}
-
-fn maybe_pause_protocol(slf: *mut PyObject) -> PyResult<()> {
-    common::maybe_pause_protocol(slf, &st(slf).flow, buffered(slf))
-}
-
-fn maybe_resume_protocol(slf: *mut PyObject) -> PyResult<()> {
-    common::maybe_resume_protocol(slf, &st(slf).flow, buffered(slf))
+    common::maybe_pause_protocol::<WriteState>(slf)
 }
 
 // --- closing -------------------------------------------------------------------
@@ -269,10 +270,6 @@ noargs!(m_close, |slf| {
 });
 noargs!(m_abort, |slf| close_with(slf, null_mut())
     .map(|_| Owned::none()));
-noargs!(m_get_write_buffer_size, |slf| {
-    // SAFETY: a new int reference or null.
-    unsafe { Owned::from_new(PyLong_FromSize_t(buffered(slf))) }
-});
 noargs!(m_start_reading, |slf| {
     // The reader trick; nothing to watch once the pipe is gone.
     if !common::io_object(slf).is_null() {
@@ -289,30 +286,6 @@ noargs!(m_not_implemented, |_slf| {
 });
 noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
 noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
-
-unsafe extern "C" fn m_set_write_buffer_limits(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let [high, low] = unsafe {
-            keyword_args(
-                "set_write_buffer_limits",
-                [c"high", c"low"],
-                Surplus::Reject,
-                argv,
-                nargsf,
-                kwnames,
-            )?
-        };
-        let (high, low) = common::water_marks(high, low)?;
-        st(slf).flow.set(high, low);
-        maybe_pause_protocol(slf).map(|_| Owned::none())
-    })
-}
 
 unsafe extern "C" fn m_fatal_error(
     slf: *mut PyObject,
@@ -356,6 +329,8 @@ unsafe extern "C" fn tp_new(
 
 const COMMON: [PyMethodDef; 5] = common::pipe_methods::<WriteState>();
 
+const FLOW: [PyMethodDef; 3] = common::flow_methods::<WriteState>(c"Bytes queued for writing.");
+
 static mut METHODS: [PyMethodDef; 22] = [
     COMMON[0],
     COMMON[1],
@@ -384,17 +359,9 @@ static mut METHODS: [PyMethodDef; 22] = [
         c"Close once the buffer is flushed (write_eof()).",
     ),
     noargs_def(c"abort", m_abort, c"Close at once, dropping the buffer."),
-    noargs_def(
-        c"get_write_buffer_size",
-        m_get_write_buffer_size,
-        c"Bytes queued for writing.",
-    ),
-    common::get_write_buffer_limits_def::<WriteState>(),
-    kw_def(
-        c"set_write_buffer_limits",
-        m_set_write_buffer_limits,
-        c"Set the flow-control water marks.",
-    ),
+    FLOW[0],
+    FLOW[1],
+    FLOW[2],
     noargs_def(
         c"is_reading",
         m_not_implemented,
