@@ -873,17 +873,17 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
     read_header_accounting()?;
     // SAFETY: called once at import with the GIL held.
     unsafe {
-        let tp = ptr::addr_of_mut!(DATAGRAM_TRANSPORT_TYPE);
-        kit::init_type::<DatagramState>(
-            tp,
-            c"zloop._zloop.DatagramTransport",
-            c"A native datagram transport (UDP or Unix datagram socket).",
-        );
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_repr = Some(tp_repr);
-        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
-        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        super::type_object::ready_type(tp)?;
+        let tp = kit::ready_type::<DatagramState>(
+            ptr::addr_of_mut!(DATAGRAM_TRANSPORT_TYPE),
+            kit::TypeSpec {
+                name: c"zloop._zloop.DatagramTransport",
+                doc: c"A native datagram transport (UDP or Unix datagram socket).",
+                new: tp_new,
+                repr: tp_repr,
+                methods: ptr::addr_of_mut!(METHODS).cast(),
+                getset: ptr::addr_of_mut!(GETSET).cast(),
+            },
+        )?;
         // asyncio's `max_size`: the recvfrom() size.
         let max_size = Owned::from_new(PyLong_FromSize_t(MAX_READ))?;
         if PyDict_SetItemString((*tp).tp_dict, c"max_size".as_ptr(), max_size.as_ptr()) < 0 {

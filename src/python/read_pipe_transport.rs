@@ -176,16 +176,16 @@ static mut GETSET: [PyGetSetDef; 8] = [
 pub fn ready() -> PyResult<*mut PyTypeObject> {
     // SAFETY: called once at import with the GIL held.
     unsafe {
-        let tp = &raw mut READ_PIPE_TRANSPORT_TYPE;
-        common::init_type::<ReadState>(
-            tp,
-            c"zloop._zloop.ReadPipeTransport",
-            c"A native read pipe transport (pipe, socket or character device).",
-        );
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_repr = Some(tp_repr);
-        (*tp).tp_methods = (&raw mut METHODS).cast();
-        (*tp).tp_getset = (&raw mut GETSET).cast();
-        super::type_object::ready_type(tp)
+        common::ready_type::<ReadState>(
+            &raw mut READ_PIPE_TRANSPORT_TYPE,
+            common::TypeSpec {
+                name: c"zloop._zloop.ReadPipeTransport",
+                doc: c"A native read pipe transport (pipe, socket or character device).",
+                new: tp_new,
+                repr: tp_repr,
+                methods: (&raw mut METHODS).cast(),
+                getset: (&raw mut GETSET).cast(),
+            },
+        )
     }
 }

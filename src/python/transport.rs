@@ -722,17 +722,17 @@ static mut GETSET: [PyGetSetDef; 13] = [
 pub fn ready() -> PyResult<*mut PyTypeObject> {
     // SAFETY: called once at import with the GIL held.
     unsafe {
-        let tp = ptr::addr_of_mut!(TRANSPORT_TYPE);
-        kit::init_type::<TransportState>(
-            tp,
-            c"zloop._zloop.Transport",
-            c"A native stream transport (TCP or Unix socket).",
-        );
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_repr = Some(tp_repr);
-        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
-        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        super::type_object::ready_type(tp)?;
+        let tp = kit::ready_type::<TransportState>(
+            ptr::addr_of_mut!(TRANSPORT_TYPE),
+            kit::TypeSpec {
+                name: c"zloop._zloop.Transport",
+                doc: c"A native stream transport (TCP or Unix socket).",
+                new: tp_new,
+                repr: tp_repr,
+                methods: ptr::addr_of_mut!(METHODS).cast(),
+                getset: ptr::addr_of_mut!(GETSET).cast(),
+            },
+        )?;
         // Class attributes asyncio's start_tls() and sendfile() look for.
         if PyDict_SetItemString((*tp).tp_dict, c"_start_tls_compatible".as_ptr(), Py_True()) < 0
             || PyDict_SetItemString(

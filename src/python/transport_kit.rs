@@ -1366,22 +1366,39 @@ unsafe extern "C" fn dealloc<S: Kind>(slf: *mut PyObject) {
     }
 }
 
-/// Fills the slots every transport type has (state `S`): GC, finalizer,
-/// dealloc, dict and weakrefs; the caller adds its own (`tp_new`,
-/// `tp_repr`, methods, attributes) and readies the type.
+/// What a transport type adds to the slots every one has.
+pub struct TypeSpec {
+    pub name: &'static CStr,
+    pub doc: &'static CStr,
+    pub new: newfunc,
+    pub repr: reprfunc,
+    pub methods: *mut PyMethodDef,
+    pub getset: *mut PyGetSetDef,
+}
+
+/// Fills and readies a transport type with state `S`: the shared slots
+/// (GC, finalizer, dealloc, dict and weakrefs) and the type's own.
 ///
 /// # Safety
-/// `tp` is the type's zeroed static; called once at import with the GIL held.
-pub unsafe fn init_type<S: Kind>(tp: *mut PyTypeObject, name: &'static CStr, doc: &'static CStr) {
+/// `tp` is the type's zeroed static; called once at import with the GIL held;
+/// the tables in `spec` are static.
+pub unsafe fn ready_type<S: Kind>(
+    tp: *mut PyTypeObject,
+    spec: TypeSpec,
+) -> PyResult<*mut PyTypeObject> {
     // SAFETY: per the contract.
     unsafe {
         super::type_object::new_type(
             tp,
-            name,
+            spec.name,
             std::mem::size_of::<TransportObject<S>>(),
             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
         );
-        (*tp).tp_doc = doc.as_ptr();
+        (*tp).tp_doc = spec.doc.as_ptr();
+        (*tp).tp_new = Some(spec.new);
+        (*tp).tp_repr = Some(spec.repr);
+        (*tp).tp_methods = spec.methods;
+        (*tp).tp_getset = spec.getset;
         (*tp).tp_dealloc = Some(dealloc::<S>);
         (*tp).tp_finalize = Some(finalize::<S>);
         (*tp).tp_traverse = Some(traverse::<S>);
@@ -1390,5 +1407,6 @@ pub unsafe fn init_type<S: Kind>(tp: *mut PyTypeObject, name: &'static CStr, doc
         (*tp).tp_dictoffset = (slots_at + std::mem::offset_of!(Slots, dict)) as Py_ssize_t;
         (*tp).tp_weaklistoffset =
             (slots_at + std::mem::offset_of!(Slots, weakreflist)) as Py_ssize_t;
+        super::type_object::ready_type(tp)
     }
 }

@@ -421,16 +421,16 @@ static mut GETSET: [PyGetSetDef; 11] = [
 pub fn ready() -> PyResult<*mut PyTypeObject> {
     // SAFETY: called once at import with the GIL held.
     unsafe {
-        let tp = &raw mut WRITE_PIPE_TRANSPORT_TYPE;
-        common::init_type::<WriteState>(
-            tp,
-            c"zloop._zloop.WritePipeTransport",
-            c"A native write pipe transport (pipe, socket or character device).",
-        );
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_repr = Some(tp_repr);
-        (*tp).tp_methods = (&raw mut METHODS).cast();
-        (*tp).tp_getset = (&raw mut GETSET).cast();
-        super::type_object::ready_type(tp)
+        common::ready_type::<WriteState>(
+            &raw mut WRITE_PIPE_TRANSPORT_TYPE,
+            common::TypeSpec {
+                name: c"zloop._zloop.WritePipeTransport",
+                doc: c"A native write pipe transport (pipe, socket or character device).",
+                new: tp_new,
+                repr: tp_repr,
+                methods: (&raw mut METHODS).cast(),
+                getset: (&raw mut GETSET).cast(),
+            },
+        )
     }
 }
