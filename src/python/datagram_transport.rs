@@ -20,7 +20,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::{c_int, c_void, CStr};
 use std::io;
-use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -33,7 +32,7 @@ use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recvfrom_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, in_context, Buffered, FlowControl, Interest, Kind,
+    self as kit, call_protocol, core, fd, in_context, Buffered, FlowControl, Interest, Kind,
     ObjectSlot, SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
@@ -158,11 +157,6 @@ pub static mut DATAGRAM_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed
 fn state<'a>(slf: *mut PyObject) -> &'a DatagramState {
     // SAFETY: every object of this type was made by tp_new with a DatagramState.
     unsafe { kit::state::<DatagramState>(slf) }
-}
-
-#[inline]
-fn fd(slf: *mut PyObject) -> RawFd {
-    core(slf).fd.get()
 }
 
 /// The socket is readable.
@@ -610,20 +604,7 @@ fn set_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
 /// message, in the running asyncio's floor arithmetic (the stream and pipe
 /// transports' `transport_kit::water_marks` differs for negative values).
 fn datagram_water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
-    // SAFETY: Py_None is immortal; comparing pointers.
-    let none = unsafe { Py_None() };
-    let as_int = |obj: *mut PyObject| -> PyResult<Option<i64>> {
-        if obj.is_null() || obj == none {
-            return Ok(None);
-        }
-        // SAFETY: obj is live; PyLong_AsLongLong sets an error on failure.
-        let v = unsafe { PyLong_AsLongLong(obj) };
-        if v == -1 && !unsafe { PyErr_Occurred() }.is_null() {
-            return Err(Raised);
-        }
-        Ok(Some(v))
-    };
-    let (high_v, low_v) = (as_int(high)?, as_int(low)?);
+    let (high_v, low_v) = (kit::optional_long(high)?, kit::optional_long(low)?);
     let high_v = match (high_v, low_v) {
         (Some(h), _) => h,
         (None, None) => 64 * 1024,

@@ -13,7 +13,6 @@ use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
 use std::io;
-use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
 use super::args::{utf8, Surplus};
@@ -24,7 +23,7 @@ use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, debug_log, in_context, os_error, Buffered, FlowControl,
+    self as kit, call_protocol, core, debug_log, fd, in_context, os_error, Buffered, FlowControl,
     Interest, Kind, ObjectSlot, SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
@@ -130,11 +129,6 @@ pub static mut TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 fn state<'a>(slf: *mut PyObject) -> &'a TransportState {
     // SAFETY: every object of this type was made by tp_new with a TransportState.
     unsafe { kit::state::<TransportState>(slf) }
-}
-
-#[inline]
-fn fd(slf: *mut PyObject) -> RawFd {
-    core(slf).fd.get()
 }
 
 /// The socket is readable.

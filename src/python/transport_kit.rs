@@ -117,6 +117,12 @@ pub unsafe fn state<'a, S>(slf: *mut PyObject) -> &'a S {
     unsafe { &*(*slf.cast::<TransportObject<S>>()).state }
 }
 
+/// The transport's fd.
+#[inline]
+pub fn fd(slf: *mut PyObject) -> RawFd {
+    core(slf).fd.get()
+}
+
 /// The socket or pipe object, null once closed.
 #[inline]
 pub fn io_object(slf: *mut PyObject) -> *mut PyObject {
@@ -846,23 +852,25 @@ pub unsafe extern "C" fn get_protocol_paused<S: Buffered>(
     })
 }
 
+/// A water-mark argument: None (or absent, null) or an int.
+pub fn optional_long(obj: *mut PyObject) -> PyResult<Option<i64>> {
+    // SAFETY: Py_None is immortal; comparing pointers.
+    if obj.is_null() || obj == unsafe { Py_None() } {
+        return Ok(None);
+    }
+    // SAFETY: obj is live; PyLong_AsLongLong sets an error on failure.
+    let v = unsafe { PyLong_AsLongLong(obj) };
+    if v == -1 && !unsafe { PyErr_Occurred() }.is_null() {
+        return Err(Raised);
+    }
+    Ok(Some(v))
+}
+
 /// `(high, low)` water marks from `set_write_buffer_limits(high, low)`
 /// arguments (null or None: default), with asyncio's message. (The stream
 /// and pipe transports' arithmetic; `DatagramTransport` keeps its own.)
 pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
-    // SAFETY: Py_None is immortal; comparing pointers.
-    let none = unsafe { Py_None() };
-    let as_int = |obj: *mut PyObject| -> PyResult<Option<i128>> {
-        if obj.is_null() || obj == none {
-            return Ok(None);
-        }
-        // SAFETY: obj is live; PyLong_AsLongLong sets an error on failure.
-        let v = unsafe { PyLong_AsLongLong(obj) };
-        if v == -1 && !unsafe { PyErr_Occurred() }.is_null() {
-            return Err(Raised);
-        }
-        Ok(Some(v as i128))
-    };
+    let as_int = |obj| optional_long(obj).map(|v| v.map(i128::from));
     let (high_v, low_v) = (as_int(high)?, as_int(low)?);
     let high_v = match (high_v, low_v) {
         (Some(h), _) => h,
