@@ -9,7 +9,6 @@
 //! the waiter, as asyncio's constructor does.
 
 use pyo3_ffi::*;
-use std::ffi::CStr;
 use std::ptr::null_mut;
 
 use super::args::Surplus;
@@ -19,8 +18,8 @@ use super::owned::Owned;
 use super::raised::PyResult;
 use super::read_buffer::{read_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
-use super::transport_kit::{self as common, core, Interest, Kind, TransportRef};
-use super::type_object::{ffi_edge, kw_def, noargs, noargs_def};
+use super::transport_kit::{self as common, core, Interest, Kind, PipeKind, TransportRef};
+use super::type_object::{ffi_edge, noargs, noargs_def};
 use crate::core::sys;
 
 /// What only the read side keeps: nothing beyond the common part (its
@@ -34,6 +33,19 @@ impl Kind for ReadState {
 
     fn unclosed_warning() -> &'static names::Cached {
         &names::S_UNCLOSED_PIPE_TRANSPORT
+    }
+}
+
+impl PipeKind for ReadState {
+    const NAME: &'static str = "ReadPipeTransport";
+    const QUIET_OS_ERRORS: bool = false;
+
+    fn new_state() -> ReadState {
+        ReadState
+    }
+
+    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+        close_with(slf, exc)
     }
 }
 
@@ -58,7 +70,11 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
             let Some(exc) = common::os_error(&e) else {
                 return Ok(());
             };
-            return fatal_error(slf, &exc, c"Fatal read error on pipe transport");
+            return common::pipe_fatal_error::<ReadState>(
+                slf,
+                &exc,
+                c"Fatal read error on pipe transport",
+            );
         }
     };
     // SAFETY: bytes is a live bytes object.
@@ -68,9 +84,9 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     common::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
     core(slf).closing.set(true);
     common::unregister(slf, Interest::Read);
-    // SAFETY: slf is live; the protocol slot is null or live; results owned.
+    let proto = common::protocol(slf);
+    // SAFETY: proto is live; a new reference or null.
     let eof_received = unsafe {
-        let proto = Owned::from_ptr_or_none((*common::slots(slf)).protocol);
         Owned::from_new(PyObject_GetAttr(
             proto.as_ptr(),
             names::S_EOF_RECEIVED.get(),
@@ -78,12 +94,6 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     };
     common::call_soon(slf, eof_received.as_ptr(), &[])?;
     common::schedule_connection_lost(slf, null_mut())
-}
-
-/// asyncio's `_fatal_error`: only EIO is quiet on the read side.
-fn fatal_error(slf: *mut PyObject, exc: &Owned, message: &CStr) -> PyResult<()> {
-    common::report_pipe_fatal(slf, exc, message, false)?;
-    close_with(slf, exc.as_ptr())
 }
 
 /// asyncio's `_close(exc)`.
@@ -104,27 +114,8 @@ noargs!(m_close, |slf| {
     Ok(Owned::none())
 });
 
-unsafe extern "C" fn m_fatal_error(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    unsafe { common::fatal_error_method(slf, argv, nargsf, kwnames, fatal_error) }
-}
-
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| common::pipe_repr(slf, Interest::Read, None))
-}
-
-/// `ReadPipeTransport(loop, pipe, fileno, protocol, extra)`: the object only.
-unsafe extern "C" fn tp_new(
-    tp: *mut PyTypeObject,
-    args: *mut PyObject,
-    _kw: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| common::new_pipe(tp, args, "ReadPipeTransport", ReadState))
 }
 
 const COMMON: [PyMethodDef; 5] = common::pipe_methods::<ReadState>();
@@ -153,11 +144,7 @@ static mut METHODS: [PyMethodDef; 13] = [
         m_read_ready,
         c"Read what the pipe has (what a readable event runs).",
     ),
-    kw_def(
-        c"_fatal_error",
-        m_fatal_error,
-        c"_fatal_error(exc, message='Fatal error on pipe transport'): report, then close.",
-    ),
+    common::pipe_fatal_error_def::<ReadState>(),
     PyMethodDef::zeroed(),
 ];
 
@@ -181,7 +168,7 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
             common::TypeSpec {
                 name: c"zloop._zloop.ReadPipeTransport",
                 doc: c"A native read pipe transport (pipe, socket or character device).",
-                new: tp_new,
+                new: common::pipe_tp_new::<ReadState>,
                 repr: tp_repr,
                 methods: (&raw mut METHODS).cast(),
                 getset: (&raw mut GETSET).cast(),

@@ -233,29 +233,46 @@ pub fn alloc<S: Kind>(
     }
 }
 
+/// What the pipe transports' shared code needs from each.
+pub trait PipeKind: Kind {
+    /// The type's name in `tp_new` errors.
+    const NAME: &'static str;
+    /// `_fatal_error` logs any OSError in debug mode only (the write side),
+    /// not just EIO.
+    const QUIET_OS_ERRORS: bool;
+    /// The state of a new transport.
+    fn new_state() -> Self;
+    /// asyncio's `_close(exc)`.
+    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()>;
+}
+
 /// `ReadPipeTransport(loop, pipe, fileno, protocol, extra)` /
-/// `WritePipeTransport(...)`: the object only.
-pub fn new_pipe<S: Kind>(
+/// `WritePipeTransport(...)`: the object only. The Python edge
+/// (`Loop._make_read_pipe_transport` & co.) validates the pipe and schedules
+/// `connection_made` and the rest, as asyncio's constructor does.
+pub unsafe extern "C" fn pipe_tp_new<S: PipeKind>(
     tp: *mut PyTypeObject,
     args: *mut PyObject,
-    type_name: &str,
-    state: S,
-) -> PyResult<Owned> {
-    let [lp, pipe, fileno, protocol, extra] = new_args(
-        args,
-        &format!("{type_name}() takes 5 arguments (loop, pipe, fileno, protocol, extra)"),
-    )?;
-    if !is_loop(lp) {
-        // SAFETY: valid exception class.
-        return Err(raise(
-            unsafe { PyExc_TypeError },
-            &format!("{type_name}() needs a zloop loop"),
-        ));
-    }
-    let fd = super::args::fileobj_to_fd(fileno)?;
-    let obj = alloc(tp, lp, pipe, extra, fd, state)?;
-    replace_protocol(obj.as_ptr(), protocol);
-    Ok(obj)
+    _kw: *mut PyObject,
+) -> *mut PyObject {
+    ffi_edge(|| {
+        let name = S::NAME;
+        let [lp, pipe, fileno, protocol, extra] = new_args(
+            args,
+            &format!("{name}() takes 5 arguments (loop, pipe, fileno, protocol, extra)"),
+        )?;
+        if !is_loop(lp) {
+            // SAFETY: valid exception class.
+            return Err(raise(
+                unsafe { PyExc_TypeError },
+                &format!("{name}() needs a zloop loop"),
+            ));
+        }
+        let fd = super::args::fileobj_to_fd(fileno)?;
+        let obj = alloc(tp, lp, pipe, extra, fd, S::new_state())?;
+        replace_protocol(obj.as_ptr(), protocol);
+        Ok(obj)
+    })
 }
 
 /// Makes `protocol` the transport's protocol (the old one is released last).
@@ -910,7 +927,7 @@ pub fn report_socket_fatal(slf: *mut PyObject, exc: Owned, message: &CStr) -> Py
 /// A pipe transport's `_fatal_error(exc, message)` report (the caller then
 /// closes): an OSError (with `any_os_error`; else only EIO) is logged in
 /// debug mode only, anything else goes to the exception handler.
-pub fn report_pipe_fatal(
+fn report_pipe_fatal(
     slf: *mut PyObject,
     exc: &Owned,
     message: &CStr,
@@ -1071,20 +1088,26 @@ pub const fn reading_methods<S: Kind>(
 
 // --- methods and attributes every transport has ------------------------------
 
-/// `_fatal_error(exc, message='Fatal error on pipe transport')`, for the
-/// pipe type whose `fatal_error` reports and closes.
-///
-/// # Safety
-/// The arguments are the ones CPython passed to a METH_FASTCALL|KEYWORDS method.
-pub unsafe fn fatal_error_method(
+/// A pipe transport's asyncio `_fatal_error(exc, message)`: report, then
+/// close.
+pub fn pipe_fatal_error<S: PipeKind>(
+    slf: *mut PyObject,
+    exc: &Owned,
+    message: &CStr,
+) -> PyResult<()> {
+    report_pipe_fatal(slf, exc, message, S::QUIET_OS_ERRORS)?;
+    S::close_with(slf, exc.as_ptr())
+}
+
+/// `_fatal_error(exc, message='Fatal error on pipe transport')`.
+unsafe extern "C" fn m_pipe_fatal_error<S: PipeKind>(
     slf: *mut PyObject,
     argv: *const *mut PyObject,
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
-    fatal_error: fn(*mut PyObject, &Owned, &CStr) -> PyResult<()>,
 ) -> *mut PyObject {
     ffi_edge(|| {
-        // SAFETY: per the contract.
+        // SAFETY: fastcall arguments straight from CPython.
         let [exc, message] = unsafe {
             keyword_args(
                 "_fatal_error",
@@ -1105,8 +1128,17 @@ pub unsafe fn fatal_error_method(
         } else {
             std::ffi::CString::new(utf8(message)?).unwrap_or_default()
         };
-        fatal_error(slf, &exc, &text).map(|_| Owned::none())
+        pipe_fatal_error::<S>(slf, &exc, &text).map(|_| Owned::none())
     })
+}
+
+/// The pipe transports' `_fatal_error` method.
+pub const fn pipe_fatal_error_def<S: PipeKind>() -> PyMethodDef {
+    kw_def(
+        c"_fatal_error",
+        m_pipe_fatal_error::<S>,
+        c"_fatal_error(exc, message='Fatal error on pipe transport'): report, then close.",
+    )
 }
 
 /// `get_extra_info(name, default=None)`.

@@ -10,7 +10,7 @@
 
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_void, CStr};
+use std::ffi::c_void;
 use std::ptr::null_mut;
 
 use super::args::{utf8, Surplus};
@@ -21,9 +21,9 @@ use super::raised::{raise, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::transport::Chunk;
 use super::transport_kit::{
-    self as common, core, Buffered, FlowControl, Interest, Kind, TransportRef,
+    self as common, core, Buffered, FlowControl, Interest, Kind, PipeKind, TransportRef,
 };
-use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg_def};
+use super::type_object::{ffi_edge, noargs, noargs_def, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
@@ -65,6 +65,23 @@ impl Kind for WriteState {
 
     fn unclosed_warning() -> &'static names::Cached {
         &names::S_UNCLOSED_PIPE_TRANSPORT
+    }
+}
+
+impl PipeKind for WriteState {
+    const NAME: &'static str = "WritePipeTransport";
+    const QUIET_OS_ERRORS: bool = true;
+
+    fn new_state() -> WriteState {
+        WriteState {
+            queue: RefCell::new(WriteQueue::new()),
+            conn_lost: Cell::new(0),
+            flow: FlowControl::new(64 * 1024, 16 * 1024),
+        }
+    }
+
+    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+        close_with(slf, exc)
     }
 }
 
@@ -119,7 +136,11 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             s.conn_lost.set(s.conn_lost.get() + 1);
             common::unregister(slf, Interest::Write);
             match common::os_error(&e) {
-                Some(exc) => fatal_error(slf, &exc, c"Fatal write error on pipe transport"),
+                Some(exc) => common::pipe_fatal_error::<WriteState>(
+                    slf,
+                    &exc,
+                    c"Fatal write error on pipe transport",
+                ),
                 None => Ok(()),
             }
         }
@@ -195,7 +216,11 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
             Err(e) => {
                 s.conn_lost.set(s.conn_lost.get() + 1);
                 return match common::os_error(&e) {
-                    Some(exc) => fatal_error(slf, &exc, c"Fatal write error on pipe transport"),
+                    Some(exc) => common::pipe_fatal_error::<WriteState>(
+                        slf,
+                        &exc,
+                        c"Fatal write error on pipe transport",
+                    ),
                     None => Ok(()),
                 };
             }
@@ -207,12 +232,6 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
 }
 
 // --- closing -------------------------------------------------------------------
-
-/// asyncio's `_fatal_error`: any OSError is quiet on the write side.
-fn fatal_error(slf: *mut PyObject, exc: &Owned, message: &CStr) -> PyResult<()> {
-    common::report_pipe_fatal(slf, exc, message, true)?;
-    close_with(slf, exc.as_ptr())
-}
 
 /// asyncio's `_close(exc)`: drop the buffer, stop watching, lose the
 /// connection on the next iteration.
@@ -287,16 +306,6 @@ noargs!(m_not_implemented, |_slf| {
 noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
 noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
 
-unsafe extern "C" fn m_fatal_error(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    unsafe { common::fatal_error_method(slf, argv, nargsf, kwnames, fatal_error) }
-}
-
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| common::pipe_repr(slf, Interest::Write, Some(buffered(slf))))
 }
@@ -309,22 +318,6 @@ unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut 
 unsafe extern "C" fn get_low_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: a new int reference or null.
     ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).flow.low_water.get())) })
-}
-
-/// `WritePipeTransport(loop, pipe, fileno, protocol, extra)`: the object only.
-unsafe extern "C" fn tp_new(
-    tp: *mut PyTypeObject,
-    args: *mut PyObject,
-    _kw: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        let state = WriteState {
-            queue: RefCell::new(WriteQueue::new()),
-            conn_lost: Cell::new(0),
-            flow: FlowControl::new(64 * 1024, 16 * 1024),
-        };
-        common::new_pipe(tp, args, "WritePipeTransport", state)
-    })
 }
 
 const COMMON: [PyMethodDef; 5] = common::pipe_methods::<WriteState>();
@@ -392,11 +385,7 @@ static mut METHODS: [PyMethodDef; 22] = [
         m_read_ready,
         c"The reader went away: close.",
     ),
-    kw_def(
-        c"_fatal_error",
-        m_fatal_error,
-        c"_fatal_error(exc, message='Fatal error on pipe transport'): report, then close.",
-    ),
+    common::pipe_fatal_error_def::<WriteState>(),
     PyMethodDef::zeroed(),
 ];
 
@@ -426,7 +415,7 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
             common::TypeSpec {
                 name: c"zloop._zloop.WritePipeTransport",
                 doc: c"A native write pipe transport (pipe, socket or character device).",
-                new: tp_new,
+                new: common::pipe_tp_new::<WriteState>,
                 repr: tp_repr,
                 methods: (&raw mut METHODS).cast(),
                 getset: (&raw mut GETSET).cast(),
