@@ -38,9 +38,6 @@ use super::transport_kit::{
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
 
-/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
-const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
-
 /// What `sendto()` adds to the write-buffer size per queued datagram on top
 /// of its length, and what a flushed one takes off. Python 3.13.0 adds 8
 /// ("header bytes") but takes off only the length (gh-135444); the fixed
@@ -485,7 +482,7 @@ fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyRes
     // `None.sendto`, for connected and unconnected endpoints alike: we drop
     // those datagrams the same way instead.
     if (st.conn_lost.get() > 0 && st.has_address) || released {
-        if st.conn_lost.get() >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+        if st.conn_lost.get() >= kit::LOG_THRESHOLD_FOR_CONNLOST_WRITES {
             call_support(&names::S_WRITE_AFTER_LOST, &[])?;
         }
         st.conn_lost.set(st.conn_lost.get() + 1);

@@ -30,9 +30,6 @@ use super::type_object::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
-/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
-const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
-
 /// One queued write: an immutable bytes object we keep a reference to, or a
 /// copy of a mutable buffer (bytearray, memoryview) taken at write() time.
 pub enum Chunk {
@@ -338,7 +335,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
         return Ok(());
     }
     if st.conn_lost.get() > 0 {
-        if st.conn_lost.get() >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+        if st.conn_lost.get() >= kit::LOG_THRESHOLD_FOR_CONNLOST_WRITES {
             call_support(&names::S_WRITE_AFTER_LOST, &[])?;
         }
         st.conn_lost.set(st.conn_lost.get() + 1);

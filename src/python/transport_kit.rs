@@ -26,6 +26,9 @@ use super::raised::{self, raise, raise_io, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 
+/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
+pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
+
 /// The object references every transport holds.
 #[repr(C)]
 pub struct Slots {

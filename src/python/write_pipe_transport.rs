@@ -27,9 +27,6 @@ use super::type_object::{ffi_edge, noargs, noargs_def, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
-/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
-const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
-
 /// What only the write side keeps.
 struct WriteState {
     queue: RefCell<WriteQueue<Chunk>>,
@@ -201,7 +198,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     }
     let s = st(slf);
     if s.conn_lost.get() > 0 || core(slf).closing.get() {
-        if s.conn_lost.get() >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+        if s.conn_lost.get() >= common::LOG_THRESHOLD_FOR_CONNLOST_WRITES {
             call_support(&names::S_PIPE_WRITE_AFTER_LOST, &[])?;
         }
         s.conn_lost.set(s.conn_lost.get() + 1);
