@@ -1,6 +1,7 @@
 //! Argument handling shared by the `Loop` methods, with asyncio's errors.
 
 use pyo3_ffi::*;
+use std::ffi::CStr;
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
@@ -57,6 +58,71 @@ pub unsafe fn context_keyword(
         }
     }
     Ok(context)
+}
+
+/// What a keyword-taking method does with more positional arguments than
+/// it has names: raise Python's TypeError, or (the socket transports, as
+/// they always have) ignore them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Surplus {
+    Reject,
+    Ignore,
+}
+
+/// Fastcall arguments matched against keyword `names` (positional first;
+/// null where not given).
+///
+/// # Safety
+/// The arguments are the ones CPython passed to a METH_FASTCALL|KEYWORDS method.
+pub unsafe fn keyword_args<const N: usize>(
+    method: &str,
+    names: [&CStr; N],
+    surplus: Surplus,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> PyResult<[*mut PyObject; N]> {
+    // SAFETY: per the contract.
+    let args = unsafe { positional(argv, nargsf) };
+    let mut out = [null_mut(); N];
+    if args.len() > N && surplus == Surplus::Reject {
+        // SAFETY: valid exception class.
+        return Err(raise(
+            unsafe { PyExc_TypeError },
+            &format!(
+                "{method}() takes at most {N} arguments ({} given)",
+                args.len()
+            ),
+        ));
+    }
+    let given = args.len().min(N);
+    out[..given].copy_from_slice(&args[..given]);
+    if kwnames.is_null() {
+        return Ok(out);
+    }
+    // SAFETY: kwnames is a tuple of str; the values follow the positionals.
+    unsafe {
+        for i in 0..PyTuple_GET_SIZE(kwnames) {
+            let key = PyTuple_GET_ITEM(kwnames, i);
+            let value = *argv.add(args.len() + i as usize);
+            match names
+                .iter()
+                .position(|n| PyUnicode_CompareWithASCIIString(key, n.as_ptr()) == 0)
+            {
+                Some(at) => out[at] = value,
+                None => {
+                    return Err(raise(
+                        PyExc_TypeError,
+                        &format!(
+                            "{method}() got an unexpected keyword argument '{}'",
+                            utf8(key)?
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Borrowed UTF-8 text of a str object.

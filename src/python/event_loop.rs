@@ -15,10 +15,10 @@ use super::handle::{self, bool_object, HandleRef, HANDLE_TYPE};
 use super::loop_dispatcher::LoopDispatcher;
 use super::names;
 use super::owned::Owned;
-use super::pipe_common::Interest;
 use super::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::timer_handle::TIMER_HANDLE_TYPE;
+use super::transport_kit::Interest;
 use super::type_object::{ffi_edge, ffi_edge_int, new_type};
 use crate::core::engine::{self, Engine};
 
@@ -521,32 +521,19 @@ impl Direction {
 pub fn release_io(item: ReadyItem) -> PyResult<()> {
     match item {
         ReadyItem::Handle(handle) => handle::cancel(handle.obj()),
-        ReadyItem::Read(transport) => {
-            transport.forget_reader();
-            Ok(())
-        }
-        ReadyItem::Write(transport) => {
-            transport.forget_writer();
-            Ok(())
-        }
         ReadyItem::Sock(op) => {
             op.forget_registration();
             Ok(())
         }
-        ReadyItem::DatagramRead(transport) => {
-            transport.forget_reader();
+        ReadyItem::Read(t)
+        | ReadyItem::DatagramRead(t)
+        | ReadyItem::PipeRead(t)
+        | ReadyItem::PipeClosed(t) => {
+            t.forget(Interest::Read);
             Ok(())
         }
-        ReadyItem::DatagramWrite(transport) => {
-            transport.forget_writer();
-            Ok(())
-        }
-        ReadyItem::PipeRead(pipe) | ReadyItem::PipeClosed(pipe) => {
-            pipe.forget(Interest::Read);
-            Ok(())
-        }
-        ReadyItem::PipeWrite(pipe) => {
-            pipe.forget(Interest::Write);
+        ReadyItem::Write(t) | ReadyItem::DatagramWrite(t) | ReadyItem::PipeWrite(t) => {
+            t.forget(Interest::Write);
             Ok(())
         }
     }

@@ -9,7 +9,6 @@ mod handle;
 mod loop_dispatcher;
 mod names;
 mod owned;
-mod pipe_common;
 mod raised;
 mod read_buffer;
 mod read_pipe_transport;
@@ -18,6 +17,7 @@ mod signal_reader;
 mod sock_op;
 mod timer_handle;
 mod transport;
+mod transport_kit;
 mod type_object;
 mod write_pipe_transport;
 

@@ -9,43 +9,50 @@
 //! the waiter, as asyncio's constructor does.
 
 use pyo3_ffi::*;
-use std::cell::Cell;
-use std::ffi::{c_void, CStr};
 use std::ptr::null_mut;
 
-use super::handle::{bool_object, getset_ro};
+use super::args::Surplus;
+use super::handle::getset_ro;
 use super::names;
 use super::owned::Owned;
-use super::pipe_common::{self as common, core, noargs_def, Interest, PipeRef, COMMON_METHODS};
 use super::raised::PyResult;
 use super::read_buffer::{read_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
-use super::type_object::ffi_edge;
+use super::transport_kit::{self as common, core, Interest, Kind, PipeKind, TransportRef};
+use super::type_object::{ffi_edge, noargs, noargs_def};
 use crate::core::sys;
 
-/// What only the read side keeps.
-struct ReadState {
-    /// `pause_reading()` was called.
-    paused: Cell<bool>,
+/// What only the read side keeps: nothing beyond the common part (its
+/// `paused` flag is `Core::paused`).
+struct ReadState;
+
+impl Kind for ReadState {
+    const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeRead;
+    const SURPLUS: Surplus = Surplus::Reject;
+    const TRACKS_FD: bool = false;
+
+    fn unclosed_warning() -> &'static names::Cached {
+        &names::S_UNCLOSED_PIPE_TRANSPORT
+    }
+}
+
+impl PipeKind for ReadState {
+    const NAME: &'static str = "ReadPipeTransport";
+    const QUIET_OS_ERRORS: bool = false;
+
+    fn new_state() -> ReadState {
+        ReadState
+    }
+
+    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+        close_with(slf, exc)
+    }
 }
 
 pub static mut READ_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 
-fn st<'a>(slf: *mut PyObject) -> &'a ReadState {
-    // SAFETY: every object of this type was made by tp_new with a ReadState.
-    unsafe { common::state::<ReadState>(slf) }
-}
-
-fn make_item(p: PipeRef) -> ReadyItem {
-    ReadyItem::PipeRead(p)
-}
-
-fn is_reading(slf: *mut PyObject) -> bool {
-    !st(slf).paused.get() && !core(slf).closing.get()
-}
-
 /// The pipe is readable (`_read_ready`).
-pub fn on_readable(p: &PipeRef) -> PyResult<()> {
+pub fn on_readable(p: &TransportRef) -> PyResult<()> {
     let slf = p.as_ptr();
     if !core(slf).reading.get() {
         return Ok(());
@@ -56,14 +63,18 @@ pub fn on_readable(p: &PipeRef) -> PyResult<()> {
 }
 
 fn read_ready(slf: *mut PyObject) -> PyResult<()> {
-    let bytes = match read_bytes(core(slf).fd.get(), MAX_READ) {
+    let bytes = match read_bytes(common::fd(slf), MAX_READ) {
         Ok(bytes) => bytes?,
         Err(e) if sys::would_block(&e) => return Ok(()),
         Err(e) => {
             let Some(exc) = common::os_error(&e) else {
                 return Ok(());
             };
-            return fatal_error(slf, &exc, c"Fatal read error on pipe transport");
+            return common::pipe_fatal_error::<ReadState>(
+                slf,
+                &exc,
+                c"Fatal read error on pipe transport",
+            );
         }
     };
     // SAFETY: bytes is a live bytes object.
@@ -73,9 +84,9 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     common::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
     core(slf).closing.set(true);
     common::unregister(slf, Interest::Read);
-    // SAFETY: slf is live; the protocol slot is null or live; results owned.
+    let proto = common::protocol(slf);
+    // SAFETY: proto is live; a new reference or null.
     let eof_received = unsafe {
-        let proto = Owned::from_ptr_or_none((*common::slots(slf)).protocol);
         Owned::from_new(PyObject_GetAttr(
             proto.as_ptr(),
             names::S_EOF_RECEIVED.get(),
@@ -85,12 +96,6 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     common::schedule_connection_lost(slf, null_mut())
 }
 
-/// asyncio's `_fatal_error`: only EIO is quiet on the read side.
-fn fatal_error(slf: *mut PyObject, exc: &Owned, message: &CStr) -> PyResult<()> {
-    common::report_fatal(slf, exc, message, false)?;
-    close_with(slf, exc.as_ptr())
-}
-
 /// asyncio's `_close(exc)`.
 fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     core(slf).closing.set(true);
@@ -98,40 +103,6 @@ fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     common::schedule_connection_lost(slf, exc)
 }
 
-macro_rules! noargs {
-    ($name:ident, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
-}
-
-noargs!(m_is_reading, |slf| Ok(bool_object(is_reading(slf))));
-noargs!(m_pause_reading, |slf| {
-    if !is_reading(slf) {
-        return Ok(Owned::none());
-    }
-    st(slf).paused.set(true);
-    common::unregister(slf, Interest::Read);
-    common::debug_log(slf, &names::S_DEBUG_LOG, c"%r pauses reading")?;
-    Ok(Owned::none())
-});
-noargs!(m_resume_reading, |slf| {
-    if core(slf).closing.get() || !st(slf).paused.get() {
-        return Ok(Owned::none());
-    }
-    st(slf).paused.set(false);
-    common::register(slf, Interest::Read, make_item)?;
-    common::debug_log(slf, &names::S_DEBUG_LOG, c"%r resumes reading")?;
-    Ok(Owned::none())
-});
-noargs!(m_start_reading, |slf| {
-    // Scheduled after connection_made(), which may have paused or closed.
-    if is_reading(slf) {
-        common::register(slf, Interest::Read, make_item)?;
-    }
-    Ok(Owned::none())
-});
 noargs!(m_read_ready, |slf| {
     read_ready(slf)?;
     Ok(Owned::none())
@@ -143,95 +114,48 @@ noargs!(m_close, |slf| {
     Ok(Owned::none())
 });
 
-unsafe extern "C" fn m_fatal_error(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    unsafe { common::fatal_error_method(slf, argv, nargsf, kwnames, fatal_error) }
-}
-
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::repr(slf, Interest::Read, None))
+    ffi_edge(|| common::pipe_repr(slf, Interest::Read, None))
 }
 
-unsafe extern "C" fn get_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(st(slf).paused.get())))
-}
-
-/// `ReadPipeTransport(loop, pipe, fileno, protocol, extra)`: the object only.
-unsafe extern "C" fn tp_new(
-    tp: *mut PyTypeObject,
-    args: *mut PyObject,
-    _kw: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        let state = ReadState {
-            paused: Cell::new(false),
-        };
-        common::new_object(tp, args, "ReadPipeTransport", state)
-    })
-}
-
-unsafe extern "C" fn dealloc(slf: *mut PyObject) {
-    // SAFETY: CPython calls this as the type's tp_dealloc.
-    unsafe { common::dealloc::<ReadState>(slf) }
-}
+const COMMON: [PyMethodDef; 5] = common::pipe_methods::<ReadState>();
+const READING: [PyMethodDef; 4] = common::reading_methods::<ReadState>(
+    c"Stop calling data_received() until resumed.",
+    c"Register for reading (after connection_made), unless paused or closing.",
+);
 
 static mut METHODS: [PyMethodDef; 13] = [
-    COMMON_METHODS[0],
-    COMMON_METHODS[1],
-    COMMON_METHODS[2],
-    COMMON_METHODS[3],
-    COMMON_METHODS[4],
-    noargs_def(
-        c"is_reading",
-        m_is_reading,
-        c"Whether the transport is receiving.",
-    ),
-    noargs_def(
-        c"pause_reading",
-        m_pause_reading,
-        c"Stop calling data_received() until resumed.",
-    ),
-    noargs_def(
-        c"resume_reading",
-        m_resume_reading,
-        c"Resume reading after pause_reading().",
-    ),
+    COMMON[0],
+    COMMON[1],
+    COMMON[2],
+    COMMON[3],
+    COMMON[4],
+    READING[0],
+    READING[1],
+    READING[2],
     noargs_def(
         c"close",
         m_close,
         c"Stop reading; connection_lost(None) follows.",
     ),
-    noargs_def(
-        c"_start_reading",
-        m_start_reading,
-        c"Register for reading (after connection_made), unless paused or closing.",
-    ),
+    READING[3],
     noargs_def(
         c"_read_ready",
         m_read_ready,
         c"Read what the pipe has (what a readable event runs).",
     ),
-    common::kw_def(
-        c"_fatal_error",
-        m_fatal_error,
-        c"_fatal_error(exc, message='Fatal error on pipe transport'): report, then close.",
-    ),
+    common::pipe_fatal_error_def::<ReadState>(),
     PyMethodDef::zeroed(),
 ];
 
 static mut GETSET: [PyGetSetDef; 8] = [
     getset_ro(c"_loop", common::get_loop),
-    getset_ro(c"_pipe", common::get_pipe),
+    getset_ro(c"_pipe", common::get_io),
     getset_ro(c"_fileno", common::get_fileno),
     getset_ro(c"_protocol", common::get_protocol_attr),
     getset_ro(c"_extra", common::get_extra),
     getset_ro(c"_closing", common::get_closing),
-    getset_ro(c"_paused", get_paused),
+    getset_ro(c"_paused", common::get_paused),
     super::type_object::GETSET_END,
 ];
 
@@ -239,17 +163,16 @@ static mut GETSET: [PyGetSetDef; 8] = [
 pub fn ready() -> PyResult<*mut PyTypeObject> {
     // SAFETY: called once at import with the GIL held.
     unsafe {
-        let tp = &raw mut READ_PIPE_TRANSPORT_TYPE;
-        common::init_type::<ReadState>(
-            tp,
-            c"zloop._zloop.ReadPipeTransport",
-            c"A native read pipe transport (pipe, socket or character device).",
-        );
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_dealloc = Some(dealloc);
-        (*tp).tp_repr = Some(tp_repr);
-        (*tp).tp_methods = (&raw mut METHODS).cast();
-        (*tp).tp_getset = (&raw mut GETSET).cast();
-        super::type_object::ready_type(tp)
+        common::ready_type::<ReadState>(
+            &raw mut READ_PIPE_TRANSPORT_TYPE,
+            common::TypeSpec {
+                name: c"zloop._zloop.ReadPipeTransport",
+                doc: c"A native read pipe transport (pipe, socket or character device).",
+                new: common::pipe_tp_new::<ReadState>,
+                repr: tp_repr,
+                methods: (&raw mut METHODS).cast(),
+                getset: (&raw mut GETSET).cast(),
+            },
+        )
     }
 }

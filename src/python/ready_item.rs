@@ -3,12 +3,10 @@
 use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 
-use super::datagram_transport::DatagramTransportRef;
 use super::handle::HandleRef;
-use super::pipe_common::{Interest, PipeRef};
 use super::raised::PyResult;
 use super::sock_op::SockOpRef;
-use super::transport::TransportRef;
+use super::transport_kit::{Interest, TransportRef};
 use crate::core::schedulable::Schedulable;
 
 /// A callback handle, or readiness dispatched straight to a native transport
@@ -23,26 +21,30 @@ pub enum ReadyItem {
     /// A pending `sock_*` operation's socket is ready.
     Sock(SockOpRef),
     /// The datagram transport's socket is readable.
-    DatagramRead(DatagramTransportRef),
+    DatagramRead(TransportRef),
     /// The datagram transport's socket is writable.
-    DatagramWrite(DatagramTransportRef),
+    DatagramWrite(TransportRef),
     /// A `ReadPipeTransport`'s pipe is readable.
-    PipeRead(PipeRef),
+    PipeRead(TransportRef),
     /// A `WritePipeTransport`'s pipe is writable.
-    PipeWrite(PipeRef),
+    PipeWrite(TransportRef),
     /// A `WritePipeTransport`'s pipe turned readable: its reader went away.
-    PipeClosed(PipeRef),
+    PipeClosed(TransportRef),
 }
 
 impl ReadyItem {
     pub fn run(self) -> PyResult<()> {
         match self {
             ReadyItem::Handle(handle) => handle.run(),
-            ReadyItem::Read(transport) => transport.on_readable(),
-            ReadyItem::Write(transport) => transport.on_writable(),
+            ReadyItem::Read(transport) => super::transport::on_readable(&transport),
+            ReadyItem::Write(transport) => super::transport::on_writable(&transport),
             ReadyItem::Sock(op) => op.on_ready(),
-            ReadyItem::DatagramRead(transport) => transport.on_readable(),
-            ReadyItem::DatagramWrite(transport) => transport.on_writable(),
+            ReadyItem::DatagramRead(transport) => {
+                super::datagram_transport::on_readable(&transport)
+            }
+            ReadyItem::DatagramWrite(transport) => {
+                super::datagram_transport::on_writable(&transport)
+            }
             ReadyItem::PipeRead(pipe) => super::read_pipe_transport::on_readable(&pipe),
             ReadyItem::PipeWrite(pipe) => super::write_pipe_transport::on_writable(&pipe),
             ReadyItem::PipeClosed(pipe) => super::write_pipe_transport::on_peer_closed(&pipe),
@@ -61,18 +63,16 @@ impl ReadyItem {
     pub fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
         match self {
             ReadyItem::Handle(handle) => handle.visit_engine_held(visit, arg),
-            // SAFETY: the transport is live (we hold a reference) and tracked.
-            ReadyItem::Read(t) | ReadyItem::Write(t) => unsafe { visit(t.as_ptr(), arg) },
-            // SAFETY: as above, for the op.
+            // SAFETY: the op is live (we hold a reference) and tracked.
             ReadyItem::Sock(op) => unsafe { visit(op.as_ptr(), arg) },
-            // SAFETY: as above, for the datagram transport.
-            ReadyItem::DatagramRead(t) | ReadyItem::DatagramWrite(t) => unsafe {
-                visit(t.as_ptr(), arg)
-            },
-            // SAFETY: as above, for the pipe transport.
-            ReadyItem::PipeRead(p) | ReadyItem::PipeWrite(p) | ReadyItem::PipeClosed(p) => unsafe {
-                visit(p.as_ptr(), arg)
-            },
+            // SAFETY: as above, for the transport.
+            ReadyItem::Read(t)
+            | ReadyItem::Write(t)
+            | ReadyItem::DatagramRead(t)
+            | ReadyItem::DatagramWrite(t)
+            | ReadyItem::PipeRead(t)
+            | ReadyItem::PipeWrite(t)
+            | ReadyItem::PipeClosed(t) => unsafe { visit(t.as_ptr(), arg) },
         }
     }
 }
@@ -82,13 +82,14 @@ impl Schedulable for ReadyItem {
     fn is_cancelled(&self) -> bool {
         match self {
             ReadyItem::Handle(handle) => handle.is_cancelled(),
-            ReadyItem::Read(transport) => !transport.wants_read(),
-            ReadyItem::Write(transport) => !transport.wants_write(),
             ReadyItem::Sock(_) => false,
-            ReadyItem::DatagramRead(transport) => !transport.wants_read(),
-            ReadyItem::DatagramWrite(transport) => !transport.wants_write(),
-            ReadyItem::PipeRead(p) | ReadyItem::PipeClosed(p) => !p.wants(Interest::Read),
-            ReadyItem::PipeWrite(p) => !p.wants(Interest::Write),
+            ReadyItem::Read(t)
+            | ReadyItem::DatagramRead(t)
+            | ReadyItem::PipeRead(t)
+            | ReadyItem::PipeClosed(t) => !t.wants(Interest::Read),
+            ReadyItem::Write(t) | ReadyItem::DatagramWrite(t) | ReadyItem::PipeWrite(t) => {
+                !t.wants(Interest::Write)
+            }
         }
     }
 

@@ -135,3 +135,66 @@ pub unsafe fn free_object(slf: *mut PyObject) {
         }
     }
 }
+
+/// A `METH_NOARGS` method-table entry.
+pub const fn noargs_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: PyMethodDefPointer { PyCFunction: f },
+        ml_flags: METH_NOARGS,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+/// A `METH_O` method-table entry.
+pub const fn onearg_def(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: PyMethodDefPointer { PyCFunction: f },
+        ml_flags: METH_O,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+/// A `METH_FASTCALL | METH_KEYWORDS` method-table entry.
+pub const fn kw_def(
+    name: &'static CStr,
+    f: PyCFunctionFastWithKeywords,
+    doc: &'static CStr,
+) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: f,
+        },
+        ml_flags: METH_FASTCALL | METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+/// `noargs!(m_name, |slf| body)` (or `m_name<S: Bound>`): a `METH_NOARGS`
+/// entry point whose body returns `PyResult<Owned>`, behind `ffi_edge`.
+macro_rules! noargs {
+    ($name:ident $(<$g:ident: $bound:path>)?, |$slf:ident| $body:expr) => {
+        unsafe extern "C" fn $name$(<$g: $bound>)?(
+            $slf: *mut pyo3_ffi::PyObject,
+            _: *mut pyo3_ffi::PyObject,
+        ) -> *mut pyo3_ffi::PyObject {
+            $crate::python::type_object::ffi_edge(|| $body)
+        }
+    };
+}
+pub(crate) use noargs;
+
+/// `onearg!(m_name, |slf, arg| body)`: the same for `METH_O`.
+macro_rules! onearg {
+    ($name:ident $(<$g:ident: $bound:path>)?, |$slf:ident, $arg:ident| $body:expr) => {
+        unsafe extern "C" fn $name$(<$g: $bound>)?(
+            $slf: *mut pyo3_ffi::PyObject,
+            $arg: *mut pyo3_ffi::PyObject,
+        ) -> *mut pyo3_ffi::PyObject {
+            $crate::python::type_object::ffi_edge(|| $body)
+        }
+    };
+}
+pub(crate) use onearg;

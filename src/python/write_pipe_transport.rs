@@ -10,34 +10,76 @@
 
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
-use std::ffi::{c_void, CStr};
+use std::ffi::c_void;
 use std::ptr::null_mut;
 
-use super::args::utf8;
+use super::args::{utf8, Surplus};
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
-use super::pipe_common::{
-    self as common, core, kw_def, noargs_def, onearg_def, Interest, PipeRef, COMMON_METHODS,
-};
-use super::raised::{self, raise, PyResult, Raised};
+use super::raised::{raise, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::transport::Chunk;
-use super::type_object::ffi_edge;
+use super::transport_kit::{
+    self as common, core, Buffered, FlowControl, Interest, Kind, PipeKind, TransportRef,
+};
+use super::type_object::{ffi_edge, noargs, noargs_def, onearg_def};
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
-
-/// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
-const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 
 /// What only the write side keeps.
 struct WriteState {
     queue: RefCell<WriteQueue<Chunk>>,
     conn_lost: Cell<u32>,
-    /// `pause_writing()` was called on the protocol.
-    protocol_paused: Cell<bool>,
-    high_water: Cell<usize>,
-    low_water: Cell<usize>,
+    flow: FlowControl<usize>,
+}
+
+impl Buffered for WriteState {
+    type Size = usize;
+
+    fn flow(&self) -> &FlowControl<usize> {
+        &self.flow
+    }
+
+    fn conn_lost(&self) -> &Cell<u32> {
+        &self.conn_lost
+    }
+
+    fn buffer_size(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
+    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
+        common::water_marks(high, low)
+    }
+}
+
+impl Kind for WriteState {
+    /// The write end turning readable: the reader went away.
+    const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeClosed;
+    const SURPLUS: Surplus = Surplus::Reject;
+    const TRACKS_FD: bool = false;
+
+    fn unclosed_warning() -> &'static names::Cached {
+        &names::S_UNCLOSED_PIPE_TRANSPORT
+    }
+}
+
+impl PipeKind for WriteState {
+    const NAME: &'static str = "WritePipeTransport";
+    const QUIET_OS_ERRORS: bool = true;
+
+    fn new_state() -> WriteState {
+        WriteState {
+            queue: RefCell::new(WriteQueue::new()),
+            conn_lost: Cell::new(0),
+            flow: FlowControl::new(64 * 1024, 16 * 1024),
+        }
+    }
+
+    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+        close_with(slf, exc)
+    }
 }
 
 pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -45,14 +87,6 @@ pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zero
 fn st<'a>(slf: *mut PyObject) -> &'a WriteState {
     // SAFETY: every object of this type was made by tp_new with a WriteState.
     unsafe { common::state::<WriteState>(slf) }
-}
-
-fn writable_item(p: PipeRef) -> ReadyItem {
-    ReadyItem::PipeWrite(p)
-}
-
-fn closed_item(p: PipeRef) -> ReadyItem {
-    ReadyItem::PipeClosed(p)
 }
 
 fn buffered(slf: *mut PyObject) -> usize {
@@ -68,7 +102,7 @@ fn clear_queue(slf: *mut PyObject) {
 // --- readiness -----------------------------------------------------------------
 
 /// The pipe is writable (`_write_ready`).
-pub fn on_writable(p: &PipeRef) -> PyResult<()> {
+pub fn on_writable(p: &TransportRef) -> PyResult<()> {
     let slf = p.as_ptr();
     if !core(slf).writing.get() {
         return Ok(());
@@ -79,7 +113,7 @@ pub fn on_writable(p: &PipeRef) -> PyResult<()> {
 }
 
 /// The write end turned readable: the reader went away (`_read_ready`).
-pub fn on_peer_closed(p: &PipeRef) -> PyResult<()> {
+pub fn on_peer_closed(p: &TransportRef) -> PyResult<()> {
     let slf = p.as_ptr();
     if !core(slf).reading.get() {
         return Ok(());
@@ -91,7 +125,7 @@ pub fn on_peer_closed(p: &PipeRef) -> PyResult<()> {
 
 fn write_ready(slf: *mut PyObject) -> PyResult<()> {
     let s = st(slf);
-    let result = s.queue.borrow_mut().write_to(core(slf).fd.get());
+    let result = s.queue.borrow_mut().write_to(common::fd(slf));
     match result {
         Err(e) if sys::would_block(&e) => Ok(()),
         Err(e) => {
@@ -99,7 +133,11 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             s.conn_lost.set(s.conn_lost.get() + 1);
             common::unregister(slf, Interest::Write);
             match common::os_error(&e) {
-                Some(exc) => fatal_error(slf, &exc, c"Fatal write error on pipe transport"),
+                Some(exc) => common::pipe_fatal_error::<WriteState>(
+                    slf,
+                    &exc,
+                    c"Fatal write error on pipe transport",
+                ),
                 None => Ok(()),
             }
         }
@@ -108,10 +146,10 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
                 return Ok(());
             }
             common::unregister(slf, Interest::Write);
-            maybe_resume_protocol(slf)?; // may write again
+            common::maybe_resume_protocol::<WriteState>(slf)?; // may write again
             if core(slf).closing.get() {
                 common::unregister(slf, Interest::Read);
-                return common::call_connection_lost(slf, null_mut());
+                return common::pipe_connection_lost::<WriteState>(slf, null_mut());
             }
             Ok(())
         }
@@ -160,7 +198,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     }
     let s = st(slf);
     if s.conn_lost.get() > 0 || core(slf).closing.get() {
-        if s.conn_lost.get() >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+        if s.conn_lost.get() >= common::LOG_THRESHOLD_FOR_CONNLOST_WRITES {
             call_support(&names::S_PIPE_WRITE_AFTER_LOST, &[])?;
         }
         s.conn_lost.set(s.conn_lost.get() + 1);
@@ -168,77 +206,29 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     }
     let mut sent = 0;
     if s.queue.borrow().is_empty() {
-        match sys::write(core(slf).fd.get(), chunk.as_ref()) {
+        match sys::write(common::fd(slf), chunk.as_ref()) {
             Ok(n) if n == len => return Ok(()),
             Ok(n) => sent = n,
             Err(e) if sys::would_block(&e) => {}
             Err(e) => {
                 s.conn_lost.set(s.conn_lost.get() + 1);
                 return match common::os_error(&e) {
-                    Some(exc) => fatal_error(slf, &exc, c"Fatal write error on pipe transport"),
+                    Some(exc) => common::pipe_fatal_error::<WriteState>(
+                        slf,
+                        &exc,
+                        c"Fatal write error on pipe transport",
+                    ),
                     None => Ok(()),
                 };
             }
         }
-        common::register(slf, Interest::Write, writable_item)?;
+        common::register(slf, Interest::Write, ReadyItem::PipeWrite)?;
     }
     s.queue.borrow_mut().push(chunk, sent);
-    maybe_pause_protocol(slf)
-}
-
-fn maybe_pause_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let s = st(slf);
-    if buffered(slf) <= s.high_water.get() || s.protocol_paused.get() {
-        return Ok(());
-    }
-    s.protocol_paused.set(true);
-    flow_control_call(
-        slf,
-        &names::S_PAUSE_WRITING,
-        c"protocol.pause_writing() failed",
-    )
-}
-
-fn maybe_resume_protocol(slf: *mut PyObject) -> PyResult<()> {
-    let s = st(slf);
-    if !s.protocol_paused.get() || buffered(slf) > s.low_water.get() {
-        return Ok(());
-    }
-    s.protocol_paused.set(false);
-    flow_control_call(
-        slf,
-        &names::S_RESUME_WRITING,
-        c"protocol.resume_writing() failed",
-    )
-}
-
-/// `pause_writing`/`resume_writing`: a failure is reported, not fatal.
-fn flow_control_call(slf: *mut PyObject, name: &names::Cached, message: &CStr) -> PyResult<()> {
-    if common::call_protocol(slf, name, &[]).is_ok() {
-        return Ok(());
-    }
-    if raised::pending_is_exit() {
-        return Err(Raised);
-    }
-    let Some(exc) = raised::take_pending() else {
-        return Ok(());
-    };
-    // SAFETY: a new str reference or null.
-    let text = unsafe { Owned::from_new(PyUnicode_FromString(message.as_ptr()))? };
-    call_support(
-        &names::S_PROTOCOL_CALL_FAILED,
-        &[slf, exc.as_ptr(), text.as_ptr()],
-    )
-    .map(drop)
+    common::maybe_pause_protocol::<WriteState>(slf)
 }
 
 // --- closing -------------------------------------------------------------------
-
-/// asyncio's `_fatal_error`: any OSError is quiet on the write side.
-fn fatal_error(slf: *mut PyObject, exc: &Owned, message: &CStr) -> PyResult<()> {
-    common::report_fatal(slf, exc, message, true)?;
-    close_with(slf, exc.as_ptr())
-}
 
 /// asyncio's `_close(exc)`: drop the buffer, stop watching, lose the
 /// connection on the next iteration.
@@ -267,14 +257,6 @@ fn write_eof(slf: *mut PyObject) -> PyResult<()> {
 
 // --- Python methods ------------------------------------------------------------
 
-macro_rules! noargs {
-    ($name:ident, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name($slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-            ffi_edge(|| $body)
-        }
-    };
-}
-
 unsafe extern "C" fn m_write(slf: *mut PyObject, data: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| write(slf, data).map(|_| Owned::none()))
 }
@@ -296,8 +278,7 @@ unsafe extern "C" fn m_writelines(slf: *mut PyObject, list: *mut PyObject) -> *m
 noargs!(m_write_eof, |slf| write_eof(slf).map(|_| Owned::none()));
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
 noargs!(m_close, |slf| {
-    // SAFETY: slf is live.
-    let open = unsafe { !(*common::slots(slf)).pipe.is_null() };
+    let open = !common::io_object(slf).is_null();
     if open && !core(slf).closing.get() {
         write_eof(slf)?;
     }
@@ -305,24 +286,10 @@ noargs!(m_close, |slf| {
 });
 noargs!(m_abort, |slf| close_with(slf, null_mut())
     .map(|_| Owned::none()));
-noargs!(m_get_write_buffer_size, |slf| {
-    // SAFETY: a new int reference or null.
-    unsafe { Owned::from_new(PyLong_FromSize_t(buffered(slf))) }
-});
-noargs!(m_get_write_buffer_limits, |slf| {
-    let s = st(slf);
-    // SAFETY: new references or null.
-    unsafe {
-        let low = Owned::from_new(PyLong_FromSize_t(s.low_water.get()))?;
-        let high = Owned::from_new(PyLong_FromSize_t(s.high_water.get()))?;
-        Owned::from_new(PyTuple_Pack(2, low.as_ptr(), high.as_ptr()))
-    }
-});
 noargs!(m_start_reading, |slf| {
     // The reader trick; nothing to watch once the pipe is gone.
-    // SAFETY: slf is live.
-    if unsafe { !(*common::slots(slf)).pipe.is_null() } {
-        common::register(slf, Interest::Read, closed_item)?;
+    if !common::io_object(slf).is_null() {
+        common::register(slf, Interest::Read, WriteState::READ_ITEM)?;
     }
     Ok(Owned::none())
 });
@@ -336,92 +303,30 @@ noargs!(m_not_implemented, |_slf| {
 noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
 noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
 
-unsafe extern "C" fn m_set_write_buffer_limits(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let [high, low] = unsafe {
-            common::keyword_args(
-                "set_write_buffer_limits",
-                [c"high", c"low"],
-                argv,
-                nargsf,
-                kwnames,
-            )?
-        };
-        let (high, low) = common::water_marks(high, low)?;
-        st(slf).high_water.set(high);
-        st(slf).low_water.set(low);
-        maybe_pause_protocol(slf).map(|_| Owned::none())
-    })
-}
-
-unsafe extern "C" fn m_fatal_error(
-    slf: *mut PyObject,
-    argv: *const *mut PyObject,
-    nargsf: Py_ssize_t,
-    kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    unsafe { common::fatal_error_method(slf, argv, nargsf, kwnames, fatal_error) }
-}
-
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::repr(slf, Interest::Write, Some(buffered(slf))))
-}
-
-unsafe extern "C" fn get_conn_lost(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(st(slf).conn_lost.get() as _)) })
-}
-
-unsafe extern "C" fn get_protocol_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(st(slf).protocol_paused.get())))
+    ffi_edge(|| common::pipe_repr(slf, Interest::Write, Some(buffered(slf))))
 }
 
 unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).high_water.get())) })
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).flow.high_water.get())) })
 }
 
 unsafe extern "C" fn get_low_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).low_water.get())) })
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).flow.low_water.get())) })
 }
 
-/// `WritePipeTransport(loop, pipe, fileno, protocol, extra)`: the object only.
-unsafe extern "C" fn tp_new(
-    tp: *mut PyTypeObject,
-    args: *mut PyObject,
-    _kw: *mut PyObject,
-) -> *mut PyObject {
-    ffi_edge(|| {
-        let state = WriteState {
-            queue: RefCell::new(WriteQueue::new()),
-            conn_lost: Cell::new(0),
-            protocol_paused: Cell::new(false),
-            high_water: Cell::new(64 * 1024),
-            low_water: Cell::new(16 * 1024),
-        };
-        common::new_object(tp, args, "WritePipeTransport", state)
-    })
-}
+const COMMON: [PyMethodDef; 5] = common::pipe_methods::<WriteState>();
 
-unsafe extern "C" fn dealloc(slf: *mut PyObject) {
-    // SAFETY: CPython calls this as the type's tp_dealloc.
-    unsafe { common::dealloc::<WriteState>(slf) }
-}
+const FLOW: [PyMethodDef; 3] = common::flow_methods::<WriteState>(c"Bytes queued for writing.");
 
 static mut METHODS: [PyMethodDef; 22] = [
-    COMMON_METHODS[0],
-    COMMON_METHODS[1],
-    COMMON_METHODS[2],
-    COMMON_METHODS[3],
-    COMMON_METHODS[4],
+    COMMON[0],
+    COMMON[1],
+    COMMON[2],
+    COMMON[3],
+    COMMON[4],
     onearg_def(
         c"write",
         m_write,
@@ -444,21 +349,9 @@ static mut METHODS: [PyMethodDef; 22] = [
         c"Close once the buffer is flushed (write_eof()).",
     ),
     noargs_def(c"abort", m_abort, c"Close at once, dropping the buffer."),
-    noargs_def(
-        c"get_write_buffer_size",
-        m_get_write_buffer_size,
-        c"Bytes queued for writing.",
-    ),
-    noargs_def(
-        c"get_write_buffer_limits",
-        m_get_write_buffer_limits,
-        c"(low, high) water marks.",
-    ),
-    kw_def(
-        c"set_write_buffer_limits",
-        m_set_write_buffer_limits,
-        c"Set the flow-control water marks.",
-    ),
+    FLOW[0],
+    FLOW[1],
+    FLOW[2],
     noargs_def(
         c"is_reading",
         m_not_implemented,
@@ -489,23 +382,22 @@ static mut METHODS: [PyMethodDef; 22] = [
         m_read_ready,
         c"The reader went away: close.",
     ),
-    kw_def(
-        c"_fatal_error",
-        m_fatal_error,
-        c"_fatal_error(exc, message='Fatal error on pipe transport'): report, then close.",
-    ),
+    common::pipe_fatal_error_def::<WriteState>(),
     PyMethodDef::zeroed(),
 ];
 
 static mut GETSET: [PyGetSetDef; 11] = [
     getset_ro(c"_loop", common::get_loop),
-    getset_ro(c"_pipe", common::get_pipe),
+    getset_ro(c"_pipe", common::get_io),
     getset_ro(c"_fileno", common::get_fileno),
     getset_ro(c"_protocol", common::get_protocol_attr),
     getset_ro(c"_extra", common::get_extra),
     getset_ro(c"_closing", common::get_closing),
-    getset_ro(c"_conn_lost", get_conn_lost),
-    getset_ro(c"_protocol_paused", get_protocol_paused),
+    getset_ro(c"_conn_lost", common::get_conn_lost::<WriteState>),
+    getset_ro(
+        c"_protocol_paused",
+        common::get_protocol_paused::<WriteState>,
+    ),
     getset_ro(c"_high_water", get_high_water),
     getset_ro(c"_low_water", get_low_water),
     super::type_object::GETSET_END,
@@ -515,17 +407,16 @@ static mut GETSET: [PyGetSetDef; 11] = [
 pub fn ready() -> PyResult<*mut PyTypeObject> {
     // SAFETY: called once at import with the GIL held.
     unsafe {
-        let tp = &raw mut WRITE_PIPE_TRANSPORT_TYPE;
-        common::init_type::<WriteState>(
-            tp,
-            c"zloop._zloop.WritePipeTransport",
-            c"A native write pipe transport (pipe, socket or character device).",
-        );
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_dealloc = Some(dealloc);
-        (*tp).tp_repr = Some(tp_repr);
-        (*tp).tp_methods = (&raw mut METHODS).cast();
-        (*tp).tp_getset = (&raw mut GETSET).cast();
-        super::type_object::ready_type(tp)
+        common::ready_type::<WriteState>(
+            &raw mut WRITE_PIPE_TRANSPORT_TYPE,
+            common::TypeSpec {
+                name: c"zloop._zloop.WritePipeTransport",
+                doc: c"A native write pipe transport (pipe, socket or character device).",
+                new: common::pipe_tp_new::<WriteState>,
+                repr: tp_repr,
+                methods: (&raw mut METHODS).cast(),
+                getset: (&raw mut GETSET).cast(),
+            },
+        )
     }
 }
