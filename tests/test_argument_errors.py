@@ -107,3 +107,82 @@ def test_loop_keeps_working_after_a_burst_of_argument_errors(loop):
         with pytest.raises((TypeError, ValueError)):
             call()
     assert loop.run_until_complete(asyncio.sleep(0.001, "usable")) == "usable"
+
+
+# --------------------------------------------------- transport method arguments
+
+
+async def _open_transports(loop):
+    """One transport of each kind: stream, datagram, read pipe, write pipe."""
+    import os
+    import socket
+
+    a, b = socket.socketpair()
+    stream, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+    datagram, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    r, w = os.pipe()
+    read_pipe, _ = await loop.connect_read_pipe(asyncio.Protocol, os.fdopen(r, "rb"))
+    write_pipe, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, os.fdopen(w, "wb"))
+    transports = {"stream": stream, "datagram": datagram, "read pipe": read_pipe, "write pipe": write_pipe}
+    return transports, b
+
+
+def _with_transports(loop, check):
+    async def main():
+        transports, peer = await _open_transports(loop)
+        try:
+            for kind, transport in transports.items():
+                check(kind, transport)
+        finally:
+            for transport in transports.values():
+                transport.close()
+            peer.close()
+            await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+
+
+def test_get_extra_info_with_too_many_arguments_raises_type_error(loop):
+    def check(kind, transport):
+        with pytest.raises(TypeError):
+            transport.get_extra_info("peername", None, "extra")
+
+    _with_transports(loop, check)
+
+
+def test_get_extra_info_with_name_given_twice_raises_type_error(loop):
+    def check(kind, transport):
+        with pytest.raises(TypeError):
+            transport.get_extra_info("peername", name="sockname")
+
+    _with_transports(loop, check)
+
+
+def test_get_extra_info_without_a_name_raises_type_error(loop):
+    def check(kind, transport):
+        with pytest.raises(TypeError):
+            transport.get_extra_info()
+
+    _with_transports(loop, check)
+
+
+def test_set_write_buffer_limits_with_too_many_arguments_raises_type_error(loop):
+    def check(kind, transport):
+        if kind == "read pipe":
+            return  # a read transport has no write buffer
+        with pytest.raises(TypeError):
+            transport.set_write_buffer_limits(100, 10, 1)
+
+    _with_transports(loop, check)
+
+
+def test_set_write_buffer_limits_with_a_negative_high_names_the_floored_low(loop):
+    def check(kind, transport):
+        if kind == "read pipe":
+            return
+        with pytest.raises(ValueError, match=r"^high \(-5\) must be >= low \(-2\) must be >= 0$"):
+            transport.set_write_buffer_limits(high=-5)
+
+    _with_transports(loop, check)

@@ -60,24 +60,15 @@ pub unsafe fn context_keyword(
     Ok(context)
 }
 
-/// What a keyword-taking method does with more positional arguments than
-/// it has names: raise Python's TypeError, or (the socket transports, as
-/// they always have) ignore them.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Surplus {
-    Reject,
-    Ignore,
-}
-
 /// Fastcall arguments matched against keyword `names` (positional first;
-/// null where not given).
+/// null where not given), with Python's TypeErrors for too many positional
+/// arguments, an unknown keyword, or a value given twice.
 ///
 /// # Safety
 /// The arguments are the ones CPython passed to a METH_FASTCALL|KEYWORDS method.
 pub unsafe fn keyword_args<const N: usize>(
     method: &str,
     names: [&CStr; N],
-    surplus: Surplus,
     argv: *const *mut PyObject,
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
@@ -85,7 +76,7 @@ pub unsafe fn keyword_args<const N: usize>(
     // SAFETY: per the contract.
     let args = unsafe { positional(argv, nargsf) };
     let mut out = [null_mut(); N];
-    if args.len() > N && surplus == Surplus::Reject {
+    if args.len() > N {
         // SAFETY: valid exception class.
         return Err(raise(
             unsafe { PyExc_TypeError },
@@ -109,6 +100,15 @@ pub unsafe fn keyword_args<const N: usize>(
                 .iter()
                 .position(|n| PyUnicode_CompareWithASCIIString(key, n.as_ptr()) == 0)
             {
+                Some(at) if at < given => {
+                    return Err(raise(
+                        PyExc_TypeError,
+                        &format!(
+                            "{method}() got multiple values for argument '{}'",
+                            utf8(key)?
+                        ),
+                    ))
+                }
                 Some(at) => out[at] = value,
                 None => {
                     return Err(raise(

@@ -24,7 +24,7 @@ use std::ptr::{self, null_mut};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::address;
-use super::args::{keyword_args, positional, utf8, Surplus};
+use super::args::{keyword_args, positional, utf8};
 use super::handle::getset_ro;
 use super::names::{self, call_support};
 use super::owned::Owned;
@@ -94,7 +94,7 @@ impl Buffered for DatagramState {
     }
 
     fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
-        datagram_water_marks(high, low)
+        kit::water_marks(high, low)
     }
 }
 
@@ -115,7 +115,6 @@ impl SocketKind for DatagramState {
 
 impl Kind for DatagramState {
     const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::DatagramRead;
-    const SURPLUS: Surplus = Surplus::Ignore;
     const TRACKS_FD: bool = true;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -597,27 +596,6 @@ fn set_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
     state(slf).protocol_connected.set(true);
 }
 
-/// `set_write_buffer_limits(high=None, low=None)`, asyncio's rules and
-/// message, in the running asyncio's floor arithmetic (the stream and pipe
-/// transports' `transport_kit::water_marks` differs for negative values).
-fn datagram_water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
-    let (high_v, low_v) = (kit::optional_long(high)?, kit::optional_long(low)?);
-    let high_v = match (high_v, low_v) {
-        (Some(h), _) => h,
-        (None, None) => 64 * 1024,
-        (None, Some(l)) => l.saturating_mul(4),
-    };
-    let low_v = low_v.unwrap_or(high_v.div_euclid(4));
-    if !(high_v >= low_v && low_v >= 0) {
-        // SAFETY: valid exception class.
-        return Err(raise(
-            unsafe { PyExc_ValueError },
-            &format!("high ({high_v}) must be >= low ({low_v}) must be >= 0"),
-        ));
-    }
-    Ok((high_v, low_v))
-}
-
 unsafe extern "C" fn m_sendto(
     slf: *mut PyObject,
     argv: *const *mut PyObject,
@@ -638,16 +616,7 @@ unsafe extern "C" fn m_sendto(
             ));
         }
         // SAFETY: as above.
-        let slots = unsafe {
-            keyword_args(
-                "sendto",
-                [c"data", c"addr"],
-                Surplus::Ignore,
-                argv,
-                nargsf,
-                kwnames,
-            )?
-        };
+        let slots = unsafe { keyword_args("sendto", [c"data", c"addr"], argv, nargsf, kwnames)? };
         if slots[0].is_null() {
             return Err(super::args::missing("sendto", &["data"], 0));
         }

@@ -11,7 +11,6 @@
 use pyo3_ffi::*;
 use std::ptr::null_mut;
 
-use super::args::Surplus;
 use super::handle::getset_ro;
 use super::names;
 use super::owned::Owned;
@@ -28,7 +27,6 @@ struct ReadState;
 
 impl Kind for ReadState {
     const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeRead;
-    const SURPLUS: Surplus = Surplus::Reject;
     const TRACKS_FD: bool = false;
 
     fn unclosed_warning() -> &'static names::Cached {

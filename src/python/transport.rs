@@ -15,7 +15,7 @@ use std::ffi::{c_int, c_void, CStr};
 use std::io;
 use std::ptr::{self, null_mut};
 
-use super::args::{utf8, Surplus};
+use super::args::utf8;
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
@@ -80,7 +80,7 @@ impl Buffered for TransportState {
     }
 
     fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
-        kit::water_marks(high, low)
+        kit::water_marks_usize(high, low)
     }
 }
 
@@ -100,7 +100,6 @@ impl SocketKind for TransportState {
 
 impl Kind for TransportState {
     const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::Read;
-    const SURPLUS: Surplus = Surplus::Ignore;
     const TRACKS_FD: bool = true;
 
     fn unclosed_warning() -> &'static names::Cached {

@@ -17,7 +17,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
-use super::args::{keyword_args, utf8, Surplus};
+use super::args::{keyword_args, utf8};
 use super::event_loop::LoopObject;
 use super::handle::bool_object;
 use super::names::{self, call_support};
@@ -79,9 +79,6 @@ pub trait Kind: Sized + 'static {
     const READ_ITEM: fn(TransportRef) -> ReadyItem;
     /// Socket transports: the loop keeps their fds until they are closed.
     const TRACKS_FD: bool;
-    /// What `get_extra_info()`/`set_write_buffer_limits()` do with more
-    /// positional arguments than they take.
-    const SURPLUS: Surplus;
     /// The `zloop._support` function that warns about an unclosed one.
     fn unclosed_warning() -> &'static names::Cached;
     /// Visits the objects the state holds beyond the common slots.
@@ -815,7 +812,6 @@ unsafe extern "C" fn m_set_write_buffer_limits<S: Buffered>(
             keyword_args(
                 "set_write_buffer_limits",
                 [c"high", c"low"],
-                S::SURPLUS,
                 argv,
                 nargsf,
                 kwnames,
@@ -887,17 +883,16 @@ pub fn optional_long(obj: *mut PyObject) -> PyResult<Option<i64>> {
 }
 
 /// `(high, low)` water marks from `set_write_buffer_limits(high, low)`
-/// arguments (null or None: default), with asyncio's message. (The stream
-/// and pipe transports' arithmetic; `DatagramTransport` keeps its own.)
-pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
-    let as_int = |obj| optional_long(obj).map(|v| v.map(i128::from));
-    let (high_v, low_v) = (as_int(high)?, as_int(low)?);
+/// arguments (null or None: default), in asyncio's floor arithmetic
+/// (`low = high // 4`) and with its message; validated non-negative.
+pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
+    let (high_v, low_v) = (optional_long(high)?, optional_long(low)?);
     let high_v = match (high_v, low_v) {
         (Some(h), _) => h,
         (None, None) => 64 * 1024,
-        (None, Some(l)) => 4 * l,
+        (None, Some(l)) => l.saturating_mul(4),
     };
-    let low_v = low_v.unwrap_or(high_v / 4);
+    let low_v = low_v.unwrap_or(high_v.div_euclid(4));
     if !(high_v >= low_v && low_v >= 0) {
         // SAFETY: valid exception class.
         return Err(raise(
@@ -905,7 +900,13 @@ pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, 
             &format!("high ({high_v}) must be >= low ({low_v}) must be >= 0"),
         ));
     }
-    Ok((high_v as usize, low_v as usize))
+    Ok((high_v, low_v))
+}
+
+/// `water_marks` as byte counts (they are non-negative once validated).
+pub fn water_marks_usize(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
+    let (high, low) = water_marks(high, low)?;
+    Ok((high as usize, low as usize))
 }
 
 // --- reports -----------------------------------------------------------------
@@ -1111,16 +1112,8 @@ unsafe extern "C" fn m_pipe_fatal_error<S: PipeKind>(
 ) -> *mut PyObject {
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
-        let [exc, message] = unsafe {
-            keyword_args(
-                "_fatal_error",
-                [c"exc", c"message"],
-                Surplus::Reject,
-                argv,
-                nargsf,
-                kwnames,
-            )?
-        };
+        let [exc, message] =
+            unsafe { keyword_args("_fatal_error", [c"exc", c"message"], argv, nargsf, kwnames)? };
         if exc.is_null() {
             return Err(super::args::missing("_fatal_error", &["exc"], 0));
         }
@@ -1153,7 +1146,6 @@ unsafe fn get_extra_info(
     argv: *const *mut PyObject,
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
-    surplus: Surplus,
 ) -> *mut PyObject {
     ffi_edge(|| {
         // SAFETY: per the contract.
@@ -1161,7 +1153,6 @@ unsafe fn get_extra_info(
             keyword_args(
                 "get_extra_info",
                 [c"name", c"default"],
-                surplus,
                 argv,
                 nargsf,
                 kwnames,
@@ -1194,7 +1185,7 @@ unsafe extern "C" fn m_get_extra_info<S: Kind>(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: fastcall arguments straight from CPython.
-    unsafe { get_extra_info(slf, argv, nargsf, kwnames, S::SURPLUS) }
+    unsafe { get_extra_info(slf, argv, nargsf, kwnames) }
 }
 
 onearg!(m_set_protocol, |slf, protocol| {

@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::ptr::null_mut;
 
-use super::args::{utf8, Surplus};
+use super::args::utf8;
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
@@ -50,14 +50,13 @@ impl Buffered for WriteState {
     }
 
     fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
-        common::water_marks(high, low)
+        common::water_marks_usize(high, low)
     }
 }
 
 impl Kind for WriteState {
     /// The write end turning readable: the reader went away.
     const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeClosed;
-    const SURPLUS: Surplus = Surplus::Reject;
     const TRACKS_FD: bool = false;
 
     fn unclosed_warning() -> &'static names::Cached {
