@@ -175,6 +175,35 @@ def test_zloop_run_debug_flag_sets_loop_debug(zloop, debug):
     assert zloop.run(main(), debug=debug) is debug
 
 
+def test_zloop_run_uses_a_loop_factory_building_a_zloop_loop_subclass(zloop):
+    class Custom(zloop.Loop):
+        pass
+
+    async def main():
+        return type(asyncio.get_running_loop())
+
+    assert zloop.run(main(), loop_factory=Custom) is Custom
+
+
+def test_zloop_run_refuses_a_loop_factory_building_another_loop(zloop):
+    built = []
+
+    def factory():
+        built.append(asyncio.SelectorEventLoop())
+        return built[-1]
+
+    async def main():
+        pass
+
+    coro = main()
+    try:
+        with pytest.raises(TypeError, match=r"^zloop\.run\(\) uses a non-zloop event loop$"):
+            zloop.run(coro, loop_factory=factory)
+    finally:
+        coro.close()
+    assert built[0].is_closed()
+
+
 def test_zloop_run_does_not_change_the_global_policy(zloop, restore_policy):
     before = asyncio.get_event_loop_policy()
 

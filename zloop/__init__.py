@@ -26,8 +26,13 @@ def install():
     _asyncio.set_event_loop_policy(EventLoopPolicy())
 
 
-def run(main, *, debug=None):
+def run(main, *, loop_factory=new_event_loop, debug=None):
     """Run the coroutine ``main`` on a new zloop loop and return its result,
-    as ``asyncio.run(main, debug=debug)`` does (on every Python version)."""
-    with _asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+    as ``asyncio.run(main, debug=debug)`` does (on every Python version).
+
+    ``loop_factory``, as in ``uvloop.run``, may build a subclass of
+    ``zloop.Loop``; a factory that builds any other loop is a TypeError."""
+    with _asyncio.Runner(debug=debug, loop_factory=loop_factory) as runner:
+        if not isinstance(runner.get_loop(), Loop):
+            raise TypeError("zloop.run() uses a non-zloop event loop")
         return runner.run(main)
