@@ -119,11 +119,7 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         if server is not None:
             _support.server_attach(server, transport)
         self._transports[sock.fileno()] = transport
-        self.call_soon(protocol.connection_made, transport)
-        self.call_soon(transport._start_reading)
-        if waiter is not None:
-            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
-        return transport
+        return self._connect_transport(transport, protocol, waiter)
 
     def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
         self._ensure_fd_no_transport(sock)
@@ -131,11 +127,7 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
             self, sock, protocol, _transport_extra(sock, extra), address
         )
         self._transports[sock.fileno()] = transport
-        self.call_soon(protocol.connection_made, transport)
-        self.call_soon(transport._start_reading)
-        if waiter is not None:
-            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
-        return transport
+        return self._connect_transport(transport, protocol, waiter)
 
     def _make_read_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
         extra, fileno, _ = _pipe_fileno(
@@ -145,12 +137,7 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
             (stat.S_ISFIFO, stat.S_ISSOCK, stat.S_ISCHR),
         )
         transport = _zloop.ReadPipeTransport(self, pipe, fileno, protocol, extra)
-        self.call_soon(protocol.connection_made, transport)
-        # Reading starts only once connection_made() has run.
-        self.call_soon(transport._start_reading)
-        if waiter is not None:
-            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
-        return transport
+        return self._connect_transport(transport, protocol, waiter)
 
     def _make_write_pipe_transport(self, pipe, protocol, waiter=None, extra=None):
         extra, fileno, mode = _pipe_fileno(
@@ -160,10 +147,17 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
             (stat.S_ISCHR, stat.S_ISFIFO, stat.S_ISSOCK),
         )
         transport = _zloop.WritePipeTransport(self, pipe, fileno, protocol, extra)
+        # The reader trick: the write end turns readable when the reader goes
+        # away (not for character devices).
+        reader_trick = stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode)
+        return self._connect_transport(transport, protocol, waiter, start_reading=reader_trick)
+
+    def _connect_transport(self, transport, protocol, waiter, start_reading=True):
+        """The tail of asyncio's transport constructors: ``connection_made``,
+        then reading (only once ``connection_made`` has run), then the
+        waiter."""
         self.call_soon(protocol.connection_made, transport)
-        if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode):
-            # The reader trick: the write end turns readable when the reader
-            # goes away (not for character devices).
+        if start_reading:
             self.call_soon(transport._start_reading)
         if waiter is not None:
             self.call_soon(futures._set_result_unless_cancelled, waiter, None)

@@ -85,19 +85,17 @@ def transport_fatal_error(transport, exc, message):
         if loop.get_debug():
             logger.debug("%r: %s", transport, message, exc_info=exc)
     else:
-        loop.call_exception_handler(
-            {
-                "message": message,
-                "exception": exc,
-                "transport": transport,
-                "protocol": transport._protocol,
-            }
-        )
+        _report(transport, exc, message)
     transport._force_close(exc)
 
 
 def protocol_call_failed(transport, exc, message):
     """``pause_writing()``/``resume_writing()`` raised: reported, not fatal."""
+    _report(transport, exc, message)
+
+
+def _report(transport, exc, message):
+    """The exception handler's context for a transport's error, as asyncio's."""
     transport._loop.call_exception_handler(
         {
             "message": message,
@@ -129,14 +127,7 @@ def pipe_fatal_error(transport, exc, message, any_os_error):
         if loop.get_debug():
             logger.debug("%r: %s", transport, message, exc_info=exc)
     else:
-        loop.call_exception_handler(
-            {
-                "message": message,
-                "exception": exc,
-                "transport": transport,
-                "protocol": transport._protocol,
-            }
-        )
+        _report(transport, exc, message)
 
 
 def pipe_write_after_connection_lost():
