@@ -76,6 +76,70 @@ def test_slow_timer_callback_is_logged_in_debug_mode(loop, caplog):
     assert any(re.match(r"^Executing <.*slow_timer.*> took \d+\.\d{3} seconds$", m) for m in msgs), msgs
 
 
+class _SlowReceiver(asyncio.Protocol, asyncio.DatagramProtocol):
+    """Takes 30 ms over every chunk or datagram it receives."""
+
+    def __init__(self, got):
+        self.got = got
+
+    def data_received(self, data):
+        time.sleep(0.03)
+        self.got.set_result(data)
+
+    def datagram_received(self, data, addr):
+        self.data_received(data)
+
+
+async def _send_to_a_slow_receiver(loop, kind):
+    """Opens a ``kind`` transport whose protocol is slow and sends it a message."""
+    import os
+    import socket
+
+    got = loop.create_future()
+    if kind == "stream":
+        a, b = socket.socketpair()
+        transport, _ = await loop.create_connection(lambda: _SlowReceiver(got), sock=a)
+        b.send(b"ping")
+        closers = [transport.close, b.close]
+    elif kind == "datagram":
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _SlowReceiver(got), local_addr=("127.0.0.1", 0)
+        )
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.sendto(b"ping", transport.get_extra_info("sockname"))
+        closers = [transport.close, sender.close]
+    else:
+        r, w = os.pipe()
+        transport, _ = await loop.connect_read_pipe(lambda: _SlowReceiver(got), os.fdopen(r, "rb"))
+        os.write(w, b"ping")
+        closers = [transport.close, lambda: os.close(w)]
+    try:
+        assert await got == b"ping"
+    finally:
+        for close in closers:
+            close()
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("kind", ["stream", "datagram", "read pipe"])
+def test_slow_transport_read_callback_is_logged_in_debug_mode(loop, caplog, kind):
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.01
+    loop.run_until_complete(_send_to_a_slow_receiver(loop, kind))
+    msgs = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    slow = [m for m in msgs if m.startswith("Executing <Handle ")]
+    # asyncio adds where its reader handle was made (inside asyncio itself).
+    pattern = r"^Executing <Handle \w+\._read_ready\(\)(?: created at \S+:\d+)?> took \d+\.\d{3} seconds$"
+    assert any(re.match(pattern, m) for m in slow), msgs
+
+
+@pytest.mark.parametrize("kind", ["stream", "datagram", "read pipe"])
+def test_slow_transport_read_callback_is_not_logged_outside_debug_mode(loop, caplog, kind):
+    loop.slow_callback_duration = 0.01
+    loop.run_until_complete(_send_to_a_slow_receiver(loop, kind))
+    assert not [r for r in caplog.records if r.name == "asyncio" and "_read_ready" in r.getMessage()]
+
+
 def test_slow_callback_is_not_logged_outside_debug_mode(loop, run_once, caplog):
     loop.slow_callback_duration = 0.01
     loop.call_soon(time.sleep, 0.03)

@@ -76,6 +76,14 @@ def log_slow_callback(loop, handle, seconds):
     )
 
 
+def log_slow_transport_callback(transport, method, seconds):
+    """Debug mode's warning for a native transport's readiness callback,
+    named as the reader/writer handle asyncio would have run for it."""
+    logger.warning(
+        "Executing <Handle %s.%s()> took %.3f seconds", type(transport).__name__, method, seconds
+    )
+
+
 def transport_fatal_error(transport, exc, message):
     """A transport's ``_fatal_error(exc, message)``: OSErrors are only logged
     in debug mode, anything else goes to the exception handler; then the

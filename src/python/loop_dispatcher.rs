@@ -17,9 +17,30 @@ pub struct LoopDispatcher {
 }
 
 impl LoopDispatcher {
+    /// Debug mode: a native transport's readiness is timed like the
+    /// reader/writer handle asyncio would run for it.
+    fn run_transport_debug(&mut self, item: ReadyItem) -> Result<(), Raised> {
+        let Some((transport, name)) = item.transport_callback() else {
+            return item.run();
+        };
+        let transport = transport.clone();
+        let t0 = crate::core::sys::monotonic();
+        item.run()?;
+        let dt = crate::core::sys::monotonic() - t0;
+        if dt >= LoopObject::from_ptr(self.slf).slow_callback_duration() {
+            // SAFETY: a new float reference or null.
+            let seconds = unsafe { Owned::from_new(PyFloat_FromDouble(dt))? };
+            call_support(
+                &names::S_LOG_SLOW_TRANSPORT_CALLBACK,
+                &[transport.as_ptr(), name.get(), seconds.as_ptr()],
+            )?;
+        }
+        Ok(())
+    }
+
     fn run_debug(&mut self, item: ReadyItem) -> Result<(), Raised> {
         let Some(handle) = item.handle().cloned() else {
-            return item.run();
+            return self.run_transport_debug(item);
         };
         let lp = LoopObject::from_ptr(self.slf);
         // SAFETY: slf is live; attribute names are interned; values borrowed.

@@ -58,6 +58,7 @@ interned! {
     S_REPORT_CALLBACK_ERROR = c"report_callback_error";
     S_SOURCE_TRACEBACK = c"source_traceback";
     S_LOG_SLOW_CALLBACK = c"log_slow_callback";
+    S_LOG_SLOW_TRANSPORT_CALLBACK = c"log_slow_transport_callback";
     S_NAME = c"name";
     S_DATA_RECEIVED = c"data_received";
     S_GET_BUFFER = c"get_buffer";

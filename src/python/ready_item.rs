@@ -4,6 +4,7 @@ use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 
 use super::handle::HandleRef;
+use super::names;
 use super::raised::PyResult;
 use super::sock_op::SockOpRef;
 use super::transport_kit::{Interest, TransportRef};
@@ -56,6 +57,21 @@ impl ReadyItem {
         match self {
             ReadyItem::Handle(handle) => Some(handle),
             _ => None,
+        }
+    }
+
+    /// The transport and the name of the asyncio method this readiness
+    /// stands for (`_read_ready`, `_write_ready`, `_sendto_ready`), for
+    /// debug mode's slow-callback warning.
+    pub fn transport_callback(&self) -> Option<(&TransportRef, &'static names::Cached)> {
+        match self {
+            ReadyItem::Handle(_) | ReadyItem::Sock(_) => None,
+            ReadyItem::Read(t)
+            | ReadyItem::DatagramRead(t)
+            | ReadyItem::PipeRead(t)
+            | ReadyItem::PipeClosed(t) => Some((t, &names::S_READ_READY)),
+            ReadyItem::Write(t) | ReadyItem::PipeWrite(t) => Some((t, &names::S_WRITE_READY)),
+            ReadyItem::DatagramWrite(t) => Some((t, &names::S_SENDTO_READY)),
         }
     }
 
