@@ -30,6 +30,9 @@ class _EngineSelectorView:
         return selectors.SelectorKey(fileobj, fd, events_mask, None)
 
 
+_PLAIN_SOCKET = socket.socket
+
+
 def _address(sock, which):
     """``sock.getsockname()``/``getpeername()``, None when the socket says no."""
     try:
@@ -245,7 +248,8 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from the non-blocking socket ``sock``."""
-        self._check_sock(sock)
+        if sock.__class__ is not _PLAIN_SOCKET or self._debug:
+            self._check_sock(sock)
         result = self._sock_recv_native(sock, n)
         if result.__class__ is bytes:
             return result
@@ -253,7 +257,8 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     async def sock_recv_into(self, sock, buf):
         """Receive into ``buf``; returns the number of bytes received."""
-        self._check_sock(sock)
+        if sock.__class__ is not _PLAIN_SOCKET or self._debug:
+            self._check_sock(sock)
         result = self._sock_recv_into_native(sock, buf)
         if result.__class__ is int:
             return result
@@ -261,13 +266,16 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     async def sock_sendall(self, sock, data):
         """Send all of ``data`` to the non-blocking socket ``sock``."""
-        self._check_sock(sock)
+        if sock.__class__ is not _PLAIN_SOCKET or self._debug:
+            self._check_sock(sock)
         pending = self._sock_sendall_native(sock, data)
         if pending is not None:
             return await pending
 
     def _check_sock(self, sock):
-        """asyncio's checks before every ``sock_*`` call."""
+        """asyncio's checks before every ``sock_*`` call (the hot methods
+        skip them for a plain ``socket.socket`` outside debug mode: it cannot
+        be an ``ssl.SSLSocket``, and only debug mode checks the timeout)."""
         base_events._check_ssl_socket(sock)
         if self._debug and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
