@@ -138,6 +138,37 @@ def test_sock_recv_cancelled_then_the_socket_is_usable_again(loop, tcp_pair):
     assert run(loop, main()) == (True, b"after cancel")
 
 
+def test_cancelled_sock_recv_stops_watching_the_socket(loop, tcp_pair):
+    a, b = tcp_pair
+
+    async def main():
+        task = loop.create_task(loop.sock_recv(a, 100))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        return loop.remove_reader(a)
+
+    assert run(loop, main()) is False
+
+
+def test_cancelled_sock_sendall_stops_watching_the_socket(loop, tcp_pair):
+    a, b = tcp_pair
+
+    async def main():
+        task = loop.create_task(loop.sock_sendall(a, b"x" * (16 * 1024 * 1024)))
+        await asyncio.sleep(0.01)
+        assert not task.done()  # the peer reads nothing: the send is pending
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        return loop.remove_writer(a)
+
+    assert run(loop, main()) is False
+
+
 def test_sock_recv_with_wait_for_timeout_loses_no_data(loop, tcp_pair):
     a, b = tcp_pair
 

@@ -4,8 +4,9 @@
 //! Each first tries the syscall at once; only when the socket is not ready
 //! does it make a future and register a `SockOp` as the fd's reader (or
 //! writer) callback, which completes the future when the socket is ready, as
-//! asyncio's `_sock_recv`/`_sock_sendall` do. The future's done callback
-//! (also a `SockOp`) unregisters it, so cancellation leaves the fd unwatched.
+//! asyncio's `_sock_recv`/`_sock_sendall` do. The op is also the future's
+//! done callback: called by the future (cancelled from outside), it
+//! unregisters itself, so cancellation leaves the fd unwatched.
 
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
@@ -42,9 +43,6 @@ enum Work {
         args: Owned,
         direction: Direction,
     },
-    /// Done callback of the future: stop watching the fd (reader or writer)
-    /// if the op in `target` is still the registered one.
-    Unwatch(Direction),
 }
 
 #[repr(C)]
@@ -52,10 +50,10 @@ pub struct SockOpObject {
     ob_base: PyObject,
     loop_: *mut PyObject,
     future: *mut PyObject,
-    /// RecvInto: the buffer; Connect: the address; Unwatch: the handle.
+    /// RecvInto: the buffer; Connect: the address.
     target: *mut PyObject,
-    /// The future's done callback (an Unwatch op), released at the end.
-    unwatch: *mut PyObject,
+    /// The op is among the future's done callbacks.
+    is_done_callback: bool,
     /// Registered with the engine as the fd's reader or writer.
     registered: bool,
     fd: RawFd,
@@ -83,7 +81,7 @@ fn new_op(
         } else {
             Owned::from_borrowed(target).into_ptr()
         };
-        (*op).unwatch = null_mut();
+        (*op).is_done_callback = false;
         (*op).registered = false;
         (*op).fd = fd;
         (*op).work = Box::into_raw(Box::new(RefCell::new(work)));
@@ -126,26 +124,11 @@ fn io_exception(err: &std::io::Error) -> Option<Owned> {
     raised::take_pending()
 }
 
-/// One call of a `SockOp`: the socket became ready, or (Unwatch) the future
-/// completed.
+/// The op's socket became ready.
 fn run(op: *mut SockOpObject) -> PyResult<()> {
     // SAFETY: op is live (the caller holds a reference); fields set at creation.
-    let (lp, future, target, fd, work) = unsafe {
-        (
-            (*op).loop_,
-            (*op).future,
-            (*op).target,
-            (*op).fd,
-            &*(*op).work,
-        )
-    };
-    if let Work::Unwatch(direction) = *work.borrow() {
-        // The future completed from outside (cancelled): stop watching, and
-        // let go of each other.
-        // SAFETY: target is the live primary op; its slot is null or owned.
-        unsafe { clear_slot(&mut (*target.cast::<SockOpObject>()).unwatch) };
-        return unwatch(lp, target, fd, direction);
-    }
+    let (future, target, fd, work) =
+        unsafe { ((*op).future, (*op).target, (*op).fd, &*(*op).work) };
     if future_done(future)? {
         return Ok(());
     }
@@ -156,6 +139,17 @@ fn run(op: *mut SockOpObject) -> PyResult<()> {
     match outcome {
         Attempt::NotReady => Ok(()),
         Attempt::Done(name, value) => finish(op, name, value),
+    }
+}
+
+/// The op as the future's done callback: the future completed from outside
+/// (cancelled), so stop watching the fd if the op is still registered.
+fn future_completed(op: *mut SockOpObject) -> PyResult<()> {
+    // SAFETY: op is live (the caller holds a reference); fields set at creation.
+    unsafe {
+        (*op).is_done_callback = false;
+        let direction = direction_of(&(*(*op).work).borrow());
+        unwatch((*op).loop_, op.cast(), (*op).fd, direction)
     }
 }
 
@@ -219,16 +213,14 @@ fn finish(op: *mut SockOpObject, name: &names::Cached, value: Owned) -> PyResult
     // SAFETY: op is live; slots are null or owned; the future is live.
     unsafe {
         let lp = (*op).loop_;
-        let done_callback = Owned::from_ptr_or_none((*op).unwatch);
-        clear_slot(&mut (*op).unwatch);
         let direction = direction_of(&(*(*op).work).borrow());
         unwatch(lp, op.cast(), (*op).fd, direction)?;
         let future = Owned::from_borrowed((*op).future);
-        if done_callback.as_ptr() != Py_None() {
+        if std::mem::replace(&mut (*op).is_done_callback, false) {
             Owned::from_new(PyObject_CallMethodOneArg(
                 future.as_ptr(),
                 names::S_REMOVE_DONE_CALLBACK.get(),
-                done_callback.as_ptr(),
+                op.cast(),
             ))?;
         }
         settle(future.as_ptr(), name, value.as_ptr())
@@ -281,7 +273,6 @@ fn attempt(work: &mut Work, fd: RawFd, target: *mut PyObject) -> PyResult<Attemp
             Some(Ok(value)) => done(value),
             Some(Err(exc)) => Ok(Attempt::Done(&names::S_SET_EXCEPTION, exc)),
         },
-        Work::Unwatch(_) => Ok(Attempt::NotReady),
     }
 }
 
@@ -423,15 +414,14 @@ fn wait_for(
             return Err(raise_io(&err));
         }
     }
-    let unwatch = new_op(lp, null_mut(), op.as_ptr(), fd, Work::Unwatch(direction))?;
     // SAFETY: op is live; the future is live; results owned.
     unsafe {
-        (*op.as_ptr().cast::<SockOpObject>()).unwatch = unwatch.clone().into_ptr();
         Owned::from_new(PyObject_CallMethodOneArg(
             future.as_ptr(),
             names::S_ADD_DONE_CALLBACK.get(),
-            unwatch.as_ptr(),
+            op.as_ptr(),
         ))?;
+        (*op.as_ptr().cast::<SockOpObject>()).is_done_callback = true;
     }
     Ok(future.clone())
 }
@@ -561,19 +551,13 @@ unsafe extern "C" fn tp_call(
     _args: *mut PyObject,
     _kw: *mut PyObject,
 ) -> *mut PyObject {
-    ffi_edge(|| run(slf.cast()).map(|_| Owned::none()))
+    ffi_edge(|| future_completed(slf.cast()).map(|_| Owned::none()))
 }
 
 unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
     let op = slf.cast::<SockOpObject>();
     // SAFETY: the GC passes a live object; each slot is null or owned.
-    unsafe {
-        visit_slots(
-            &[(*op).loop_, (*op).future, (*op).target, (*op).unwatch],
-            visit,
-            arg,
-        )
-    }
+    unsafe { visit_slots(&[(*op).loop_, (*op).future, (*op).target], visit, arg) }
 }
 
 unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
@@ -583,7 +567,6 @@ unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
         clear_slot(&mut (*op).loop_);
         clear_slot(&mut (*op).future);
         clear_slot(&mut (*op).target);
-        clear_slot(&mut (*op).unwatch);
     }
     0
 }
@@ -614,7 +597,7 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
         );
         (*tp).tp_doc =
-            c"A pending sock_recv/sock_recv_into/sock_sendall (its fd callback).".as_ptr();
+            c"A pending sock_* call: its fd callback, and its future's done callback.".as_ptr();
         (*tp).tp_call = Some(tp_call);
         (*tp).tp_dealloc = Some(dealloc);
         (*tp).tp_traverse = Some(traverse);
