@@ -138,33 +138,27 @@ def test_sock_recv_cancelled_then_the_socket_is_usable_again(loop, tcp_pair):
     assert run(loop, main()) == (True, b"after cancel")
 
 
-def test_cancelled_sock_recv_stops_watching_the_socket(loop, tcp_pair):
+@pytest.mark.parametrize(
+    "call, remove",
+    [
+        (lambda loop, a: loop.sock_recv(a, 100), "remove_reader"),
+        # The peer reads nothing, so 16 MiB stays pending.
+        (lambda loop, a: loop.sock_sendall(a, b"x" * (16 * 1024 * 1024)), "remove_writer"),
+    ],
+    ids=["sock_recv", "sock_sendall"],
+)
+def test_cancelled_sock_call_stops_watching_the_socket(loop, tcp_pair, call, remove):
     a, b = tcp_pair
 
     async def main():
-        task = loop.create_task(loop.sock_recv(a, 100))
+        task = loop.create_task(call(loop, a))
         await asyncio.sleep(0.01)
+        assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         await asyncio.sleep(0)
-        return loop.remove_reader(a)
-
-    assert run(loop, main()) is False
-
-
-def test_cancelled_sock_sendall_stops_watching_the_socket(loop, tcp_pair):
-    a, b = tcp_pair
-
-    async def main():
-        task = loop.create_task(loop.sock_sendall(a, b"x" * (16 * 1024 * 1024)))
-        await asyncio.sleep(0.01)
-        assert not task.done()  # the peer reads nothing: the send is pending
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await asyncio.sleep(0)
-        return loop.remove_writer(a)
+        return getattr(loop, remove)(a)
 
     assert run(loop, main()) is False
 

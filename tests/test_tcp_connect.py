@@ -2,6 +2,7 @@
 the errors it raises when nothing listens."""
 
 import asyncio
+import contextlib
 import errno
 import socket
 import sys
@@ -41,6 +42,26 @@ async def echo_through(transport, proto, message=b"hello"):
     return bytes(proto.data)
 
 
+@contextlib.asynccontextmanager
+async def echo_server(loop):
+    """An echo server on 127.0.0.1, closed on exit."""
+    server = await loop.create_server(Echo, "127.0.0.1", 0)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@contextlib.asynccontextmanager
+async def client_connection(loop, *args, **kwargs):
+    """``loop.create_connection(Client, *args, **kwargs)``, closed on exit."""
+    tr, proto = await loop.create_connection(Client, *args, **kwargs)
+    try:
+        yield tr, proto
+    finally:
+        tr.close()
+
+
 def fake_resolver(loop, addresses):
     """Make ``loop.getaddrinfo`` answer every lookup with ``addresses``."""
 
@@ -53,51 +74,32 @@ def fake_resolver(loop, addresses):
 
 def test_create_connection_to_host_and_port_returns_a_connected_transport(loop):
     async def main():
-        server = await loop.create_server(Echo, "127.0.0.1", 0)
-        try:
+        async with echo_server(loop) as server:
             addr = server.sockets[0].getsockname()
-            tr, proto = await loop.create_connection(Client, *addr)
-            try:
+            async with client_connection(loop, *addr) as (tr, proto):
                 return (proto.transport is tr, tr.get_extra_info("peername") == addr,
                         await echo_through(tr, proto))
-            finally:
-                tr.close()
-        finally:
-            server.close()
 
     assert run(loop, main()) == (True, True, b"hello")
 
 
 def test_create_connection_resolves_localhost(loop):
     async def main():
-        server = await loop.create_server(Echo, "127.0.0.1", 0)
-        try:
+        async with echo_server(loop) as server:
             port = server.sockets[0].getsockname()[1]
-            tr, proto = await loop.create_connection(
-                Client, "localhost", port, family=socket.AF_INET)
-            try:
+            async with client_connection(loop, "localhost", port, family=socket.AF_INET) as (tr, proto):
                 return await echo_through(tr, proto)
-            finally:
-                tr.close()
-        finally:
-            server.close()
 
     assert run(loop, main()) == b"hello"
 
 
 def test_create_connection_with_sock_uses_the_connected_socket(loop):
     async def main():
-        server = await loop.create_server(Echo, "127.0.0.1", 0)
-        try:
+        async with echo_server(loop) as server:
             sock = socket.create_connection(server.sockets[0].getsockname())
-            tr, proto = await loop.create_connection(Client, sock=sock)
-            try:
+            async with client_connection(loop, sock=sock) as (tr, proto):
                 return (tr.get_extra_info("socket").fileno() == sock.fileno(),
                         sock.gettimeout(), await echo_through(tr, proto))
-            finally:
-                tr.close()
-        finally:
-            server.close()
 
     assert run(loop, main()) == (True, 0.0, b"hello")
 
@@ -163,53 +165,28 @@ def test_create_connection_with_a_local_addr_in_use_raises_os_error(loop):
     assert run(loop, main()) == errno.EADDRINUSE
 
 
-def test_create_connection_with_happy_eyeballs_delay_connects(loop):
+@pytest.mark.parametrize(
+    "option", [{"happy_eyeballs_delay": 0.25}, {"interleave": 1}], ids=["happy_eyeballs_delay", "interleave"]
+)
+def test_create_connection_with_a_happy_eyeballs_option_connects(loop, option):
     async def main():
-        server = await loop.create_server(Echo, "127.0.0.1", 0)
-        try:
-            tr, proto = await loop.create_connection(
-                Client, *server.sockets[0].getsockname(), happy_eyeballs_delay=0.25)
-            try:
+        async with echo_server(loop) as server:
+            addr = server.sockets[0].getsockname()
+            async with client_connection(loop, *addr, **option) as (tr, proto):
                 return await echo_through(tr, proto)
-            finally:
-                tr.close()
-        finally:
-            server.close()
-
-    assert run(loop, main()) == b"hello"
-
-
-def test_create_connection_with_interleave_connects(loop):
-    async def main():
-        server = await loop.create_server(Echo, "127.0.0.1", 0)
-        try:
-            tr, proto = await loop.create_connection(
-                Client, *server.sockets[0].getsockname(), interleave=1)
-            try:
-                return await echo_through(tr, proto)
-            finally:
-                tr.close()
-        finally:
-            server.close()
 
     assert run(loop, main()) == b"hello"
 
 
 def test_create_connection_tries_the_next_address_after_a_refusal(loop):
     async def main():
-        server = await loop.create_server(Echo, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with echo_server(loop) as server:
+            port = server.sockets[0].getsockname()[1]
             # the first address (127.0.0.2) has nothing listening on that port
             fake_resolver(loop, [("127.0.0.2", port), ("127.0.0.1", port)])
-            tr, proto = await loop.create_connection(Client, "example.invalid", port)
-            try:
+            async with client_connection(loop, "example.invalid", port) as (tr, proto):
                 return tr.get_extra_info("peername") == ("127.0.0.1", port), \
                     await echo_through(tr, proto)
-            finally:
-                tr.close()
-        finally:
-            server.close()
 
     assert run(loop, main()) == (True, b"hello")
 

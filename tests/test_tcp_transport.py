@@ -2,6 +2,7 @@
 control, write errors, close vs abort, extra info and protocol swapping."""
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import socket
@@ -99,6 +100,21 @@ def small_sndbuf_socket(port):
 
 def linger_zero(sock):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+@contextlib.asynccontextmanager
+async def slow_peer_connection(loop):
+    """A client transport (Recorder protocol) with a 16 KiB send buffer,
+    connected to a raw peer socket with a 32 KiB receive buffer that reads
+    nothing until told: ``(transport, protocol, peer)``; both sockets closed
+    on exit."""
+    with raw_peer(rcvbuf=32 * 1024) as lsock:
+        accept = loop.create_task(loop.sock_accept(lsock))
+        sock = small_sndbuf_socket(lsock.getsockname()[1])
+        tr, proto = await loop.create_connection(lambda: Recorder(loop), sock=sock)
+        peer, _ = await accept
+        with peer:
+            yield tr, proto, peer
 
 
 async def recv_all(loop, sock):
@@ -204,18 +220,12 @@ def test_write_eof_is_sent_only_after_buffered_data_is_flushed(loop):
     payload = os.urandom(8 * 1024 * 1024)
 
     async def main():
-        lsock = raw_peer(rcvbuf=32 * 1024)
-        with lsock:
-            accept = loop.create_task(loop.sock_accept(lsock))
-            sock = small_sndbuf_socket(lsock.getsockname()[1])
-            tr, proto = await loop.create_connection(lambda: Recorder(loop), sock=sock)
-            peer, _ = await accept
-            with peer:
-                tr.write(payload)
-                tr.write_eof()
-                assert tr.get_write_buffer_size() > 0
-                got = await recv_all(loop, peer)
-                tr.close()
+        async with slow_peer_connection(loop) as (tr, proto, peer):
+            tr.write(payload)
+            tr.write_eof()
+            assert tr.get_write_buffer_size() > 0
+            got = await recv_all(loop, peer)
+            tr.close()
         return got
 
     assert hashlib.sha256(run(loop, main())).digest() == hashlib.sha256(payload).digest()
@@ -514,16 +524,10 @@ def test_resume_writing_follows_each_pause_and_nothing_written_is_lost(loop):
 
 def test_write_of_a_large_buffer_calls_pause_writing_synchronously(loop):
     async def main():
-        lsock = raw_peer(rcvbuf=32 * 1024)
-        with lsock:
-            accept = loop.create_task(loop.sock_accept(lsock))
-            sock = small_sndbuf_socket(lsock.getsockname()[1])
-            tr, proto = await loop.create_connection(lambda: Recorder(loop), sock=sock)
-            peer, _ = await accept
-            with peer:
-                tr.write(b"x" * (4 * 1024 * 1024))
-                pauses = proto.pauses
-                tr.abort()
+        async with slow_peer_connection(loop) as (tr, proto, peer):
+            tr.write(b"x" * (4 * 1024 * 1024))
+            pauses = proto.pauses
+            tr.abort()
         return pauses
 
     assert run(loop, main()) == 1
@@ -654,18 +658,12 @@ def test_close_flushes_buffered_data_before_closing(loop):
     payload = os.urandom(8 * 1024 * 1024)
 
     async def main():
-        lsock = raw_peer(rcvbuf=32 * 1024)
-        with lsock:
-            accept = loop.create_task(loop.sock_accept(lsock))
-            sock = small_sndbuf_socket(lsock.getsockname()[1])
-            tr, proto = await loop.create_connection(lambda: Recorder(loop), sock=sock)
-            peer, _ = await accept
-            with peer:
-                tr.write(payload)
-                buffered = tr.get_write_buffer_size()
-                tr.close()
-                got = await recv_all(loop, peer)
-                exc = await proto.lost
+        async with slow_peer_connection(loop) as (tr, proto, peer):
+            tr.write(payload)
+            buffered = tr.get_write_buffer_size()
+            tr.close()
+            got = await recv_all(loop, peer)
+            exc = await proto.lost
         return buffered, got, exc
 
     buffered, got, exc = run(loop, main())
@@ -679,19 +677,13 @@ def test_abort_drops_buffered_data(loop):
     payload = os.urandom(8 * 1024 * 1024)
 
     async def main():
-        lsock = raw_peer(rcvbuf=32 * 1024)
-        with lsock:
-            accept = loop.create_task(loop.sock_accept(lsock))
-            sock = small_sndbuf_socket(lsock.getsockname()[1])
-            tr, proto = await loop.create_connection(lambda: Recorder(loop), sock=sock)
-            peer, _ = await accept
-            with peer:
-                tr.write(payload)
-                buffered = tr.get_write_buffer_size()
-                tr.abort()
-                closing = tr.is_closing()
-                exc = await proto.lost
-                got = await recv_all(loop, peer)
+        async with slow_peer_connection(loop) as (tr, proto, peer):
+            tr.write(payload)
+            buffered = tr.get_write_buffer_size()
+            tr.abort()
+            closing = tr.is_closing()
+            exc = await proto.lost
+            got = await recv_all(loop, peer)
         return buffered, closing, got, exc
 
     buffered, closing, got, exc = run(loop, main())
