@@ -61,8 +61,7 @@ fn accept_ready(obj: *mut AcceptorObject) -> PyResult<()> {
                 return Ok(());
             }
             Err(e) if e.raw_os_error().is_some_and(is_resource_error) => {
-                raise_io(&e);
-                let Some(exc) = raised::take_pending() else {
+                let Some(exc) = raised::io_exception(&e) else {
                     return Err(Raised);
                 };
                 // SAFETY: the callback slot is live; exc is owned.

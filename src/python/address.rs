@@ -13,6 +13,7 @@ use std::ffi::c_int;
 
 use super::owned::Owned;
 use super::raised::PyResult;
+use super::read_buffer::bytes_of;
 use crate::core::sockaddr::{self, SockAddr, UnixName};
 
 /// Whether `family` is one this module converts.
@@ -47,16 +48,6 @@ fn tuple(items: Vec<Owned>) -> PyResult<Owned> {
     }
 }
 
-fn bytes(b: &[u8]) -> PyResult<Owned> {
-    // SAFETY: b is readable for its length; new reference or null.
-    unsafe {
-        Owned::from_new(PyBytes_FromStringAndSize(
-            b.as_ptr().cast(),
-            b.len() as Py_ssize_t,
-        ))
-    }
-}
-
 /// The Python value of a received address: `(host, port)`, `(host, port,
 /// flowinfo, scope_id)`, a Unix path (str, '' when unnamed) or abstract name
 /// (bytes), None when the kernel gave no address, `(family, sa_data)` else.
@@ -76,7 +67,7 @@ pub fn to_python(addr: &SockAddr) -> PyResult<Owned> {
         ]);
     }
     match addr.as_unix() {
-        Some(UnixName::Abstract(name)) => bytes(name),
+        Some(UnixName::Abstract(name)) => bytes_of(name),
         // SAFETY: path is readable for its length; new reference or null.
         Some(UnixName::Path(path)) => unsafe {
             Owned::from_new(PyUnicode_DecodeFSDefaultAndSize(
@@ -84,7 +75,10 @@ pub fn to_python(addr: &SockAddr) -> PyResult<Owned> {
                 path.len() as Py_ssize_t,
             ))
         },
-        None => tuple(vec![int(addr.family().into())?, bytes(&addr.raw_data())?]),
+        None => tuple(vec![
+            int(addr.family().into())?,
+            bytes_of(&addr.raw_data())?,
+        ]),
     }
 }
 

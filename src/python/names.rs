@@ -180,19 +180,39 @@ pub fn support() -> PyResult<*mut PyObject> {
     Ok(ptr)
 }
 
+/// `receiver.<name>(*args)`; the argument vector is built on the stack
+/// (readiness callbacks call protocols through this once per event).
+pub fn call_method(
+    receiver: *mut PyObject,
+    name: &Cached,
+    args: &[*mut PyObject],
+) -> PyResult<Owned> {
+    const ON_STACK: usize = 6;
+    let call = |argv: &[*mut PyObject]| {
+        // SAFETY: argv holds the receiver and borrowed live arguments; the
+        // method name is interned.
+        unsafe {
+            Owned::from_new(PyObject_VectorcallMethod(
+                name.get(),
+                argv.as_ptr(),
+                argv.len(),
+                std::ptr::null_mut(),
+            ))
+        }
+    };
+    if args.len() < ON_STACK {
+        let mut argv = [std::ptr::null_mut(); ON_STACK];
+        argv[0] = receiver;
+        argv[1..=args.len()].copy_from_slice(args);
+        return call(&argv[..=args.len()]);
+    }
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    argv.push(receiver);
+    argv.extend_from_slice(args);
+    call(&argv)
+}
+
 /// Calls `zloop._support.<name>(*args)`.
 pub fn call_support(name: &Cached, args: &[*mut PyObject]) -> PyResult<Owned> {
-    let module = support()?;
-    let mut argv = Vec::with_capacity(args.len() + 1);
-    argv.push(module);
-    argv.extend_from_slice(args);
-    // SAFETY: argv holds borrowed live references; the method name is interned.
-    unsafe {
-        Owned::from_new(PyObject_VectorcallMethod(
-            name.get(),
-            argv.as_ptr(),
-            argv.len(),
-            std::ptr::null_mut(),
-        ))
-    }
+    call_method(support()?, name, args)
 }

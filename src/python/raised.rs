@@ -4,6 +4,8 @@ use pyo3_ffi::*;
 use std::ffi::CStr;
 use std::io;
 
+use super::owned::Owned;
+
 /// Marker for "the callee set a Python exception"; turned into a NULL/-1
 /// return only at the FFI edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,13 @@ pub fn raise_static(exc_type: *mut PyObject, message: &CStr) -> Raised {
     // SAFETY: as in `raise`.
     unsafe { PyErr_SetString(exc_type, message.as_ptr()) };
     Raised
+}
+
+/// A failed syscall as an `OSError` instance (the errno's subclass), not
+/// raised; None only if making it failed (that error is then pending).
+pub fn io_exception(err: &io::Error) -> Option<Owned> {
+    raise_io(err);
+    take_pending()
 }
 
 /// Sets an `OSError` (the errno's subclass, as Python's own calls do).

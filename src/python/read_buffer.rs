@@ -29,30 +29,29 @@ pub fn read_bytes(fd: RawFd, n: usize) -> io::Result<PyResult<Owned>> {
     bytes_from(fd, n, sys::read)
 }
 
+/// A new bytes object holding a copy of `buf`.
+pub fn bytes_of(buf: &[u8]) -> PyResult<Owned> {
+    // SAFETY: buf is initialized memory of buf.len() bytes; the result is a
+    // new reference or null.
+    unsafe {
+        Owned::from_new(PyBytes_FromStringAndSize(
+            buf.as_ptr().cast(),
+            buf.len() as Py_ssize_t,
+        ))
+    }
+}
+
+/// One syscall into the per-thread buffer (at most `MAX_READ` bytes: every
+/// caller reads at most that much per event), copied into a bytes object.
 fn bytes_from(
     fd: RawFd,
     n: usize,
     syscall: fn(RawFd, &mut [u8]) -> io::Result<usize>,
 ) -> io::Result<PyResult<Owned>> {
-    let to_bytes = |buf: &[u8]| {
-        // SAFETY: buf is initialized memory of buf.len() bytes; the result is
-        // a new reference or null.
-        unsafe {
-            Owned::from_new(PyBytes_FromStringAndSize(
-                buf.as_ptr().cast(),
-                buf.len() as Py_ssize_t,
-            ))
-        }
-    };
-    if n > MAX_READ {
-        let mut buffer = vec![0u8; n];
-        let got = syscall(fd, &mut buffer)?;
-        return Ok(to_bytes(&buffer[..got]));
-    }
     READ_BUFFER.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        let got = syscall(fd, &mut buffer[..n])?;
-        Ok(to_bytes(&buffer[..got]))
+        let got = syscall(fd, &mut buffer[..n.min(MAX_READ)])?;
+        Ok(bytes_of(&buffer[..got]))
     })
 }
 
@@ -62,14 +61,6 @@ pub fn recvfrom_bytes(fd: RawFd) -> io::Result<PyResult<(Owned, SockAddr)>> {
     READ_BUFFER.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
         let (got, addr) = sys::recvfrom(fd, &mut buffer[..MAX_READ])?;
-        // SAFETY: the first `got` bytes of buffer were written by the kernel;
-        // the result is a new reference or null.
-        let bytes = unsafe {
-            Owned::from_new(PyBytes_FromStringAndSize(
-                buffer.as_ptr().cast(),
-                got as Py_ssize_t,
-            ))
-        };
-        Ok(bytes.map(|b| (b, addr)))
+        Ok(bytes_of(&buffer[..got]).map(|b| (b, addr)))
     })
 }

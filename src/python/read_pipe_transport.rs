@@ -14,7 +14,7 @@ use std::ptr::null_mut;
 use super::handle::getset_ro;
 use super::names;
 use super::owned::Owned;
-use super::raised::PyResult;
+use super::raised::{self, PyResult};
 use super::read_buffer::{read_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{self as common, core, Interest, Kind, PipeKind, TransportRef};
@@ -65,7 +65,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
         Ok(bytes) => bytes?,
         Err(e) if sys::would_block(&e) => return Ok(()),
         Err(e) => {
-            let Some(exc) = common::os_error(&e) else {
+            let Some(exc) = raised::io_exception(&e) else {
                 return Ok(());
             };
             return common::pipe_fatal_error::<ReadState>(

@@ -118,12 +118,6 @@ fn recv_into(fd: RawFd, target: *mut PyObject) -> PyResult<std::io::Result<usize
     }
 }
 
-/// The pending exception of a failed syscall, as an object.
-fn io_exception(err: &std::io::Error) -> Option<Owned> {
-    raise_io(err);
-    raised::take_pending()
-}
-
 /// The op's socket became ready.
 fn run(op: *mut SockOpObject) -> PyResult<()> {
     // SAFETY: op is live (the caller holds a reference); fields set at creation.
@@ -233,7 +227,7 @@ fn attempt(work: &mut Work, fd: RawFd, target: *mut PyObject) -> PyResult<Attemp
         if sys::would_block(e) {
             return Ok(Attempt::NotReady);
         }
-        match io_exception(e) {
+        match raised::io_exception(e) {
             Some(exc) => Ok(Attempt::Done(&names::S_SET_EXCEPTION, exc)),
             None => Err(Raised),
         }
@@ -556,8 +550,21 @@ unsafe extern "C" fn tp_call(
 
 unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
     let op = slf.cast::<SockOpObject>();
-    // SAFETY: the GC passes a live object; each slot is null or owned.
-    unsafe { visit_slots(&[(*op).loop_, (*op).future, (*op).target], visit, arg) }
+    // SAFETY: the GC passes a live object; each slot is null or owned; the
+    // work (set at creation, freed only by dealloc) is visited only when not
+    // borrowed (skipping it then under-reports, which is safe).
+    unsafe {
+        let rc = visit_slots(&[(*op).loop_, (*op).future, (*op).target], visit, arg);
+        if rc != 0 || (*op).work.is_null() {
+            return rc;
+        }
+        match (*(*op).work).try_borrow().as_deref() {
+            Ok(Work::Call { method, args, .. }) => {
+                visit_slots(&[method.as_ptr(), args.as_ptr()], visit, arg)
+            }
+            _ => 0,
+        }
+    }
 }
 
 unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {

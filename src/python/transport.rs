@@ -23,8 +23,8 @@ use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, debug_log, fd, in_context, os_error, Buffered, FlowControl,
-    Interest, Kind, ObjectSlot, SocketKind, TransportRef,
+    self as kit, call_protocol, core, debug_log, fd, in_context, Buffered, FlowControl, Interest,
+    Kind, ObjectSlot, SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
@@ -185,7 +185,7 @@ fn fatal_error(slf: *mut PyObject, exc: Owned, message: &CStr) -> PyResult<()> {
 }
 
 fn fatal_os_error(slf: *mut PyObject, err: &io::Error, message: &CStr) -> PyResult<()> {
-    match os_error(err) {
+    match raised::io_exception(err) {
         Some(exc) => fatal_error(slf, exc, message),
         None => Ok(()),
     }
@@ -326,7 +326,6 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     if st.eof.get() {
         return Err(runtime_error(c"Cannot call write() after write_eof()"));
     }
-    // SAFETY: slf is live.
     if !st.empty_waiter.get().is_null() {
         return Err(runtime_error(c"unable to write; sendfile is in progress"));
     }
@@ -359,7 +358,6 @@ fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
     if st.eof.get() {
         return Err(runtime_error(c"Cannot call writelines() after write_eof()"));
     }
-    // SAFETY: slf is live.
     if !st.empty_waiter.get().is_null() {
         return Err(runtime_error(
             c"unable to writelines; sendfile is in progress",
@@ -442,7 +440,7 @@ fn settle_empty_waiter(slf: *mut PyObject, error: Option<&io::Error>) -> PyResul
         let waiter = Owned::from_borrowed(waiter);
         match error {
             Some(e) => {
-                let exc = os_error(e).unwrap_or_else(Owned::none);
+                let exc = raised::io_exception(e).unwrap_or_else(Owned::none);
                 Owned::from_new(PyObject_CallMethodOneArg(
                     waiter.as_ptr(),
                     names::S_SET_EXCEPTION.get(),

@@ -13,7 +13,6 @@ use pyo3_ffi::*;
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CStr};
 use std::fmt::Display;
-use std::io;
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
@@ -440,8 +439,8 @@ pub fn in_context(
     }
 }
 
-/// A pipe's readiness callback (`name` is the asyncio method it stands
-/// for) in the context captured at registration. An exception escaping it
+/// A pipe's or datagram transport's readiness callback (`name` is the
+/// asyncio method it stands for) in the context captured at registration. An exception escaping it
 /// is reported as asyncio's `Handle._run` reports one; KeyboardInterrupt
 /// and SystemExit propagate.
 pub fn run_callback(
@@ -491,18 +490,7 @@ pub fn call_protocol(
     args: &[*mut PyObject],
 ) -> PyResult<Owned> {
     let proto = protocol(slf);
-    let mut argv = Vec::with_capacity(args.len() + 1);
-    argv.push(proto.as_ptr());
-    argv.extend_from_slice(args);
-    // SAFETY: argv holds live borrowed references; the name is interned.
-    unsafe {
-        Owned::from_new(PyObject_VectorcallMethod(
-            name.get(),
-            argv.as_ptr(),
-            argv.len(),
-            null_mut(),
-        ))
-    }
+    names::call_method(proto.as_ptr(), name, args)
 }
 
 /// `loop.call_soon(callback, *args)` (nothing once the loop is let go).
@@ -514,18 +502,10 @@ pub fn call_soon(
     let Some(lp) = loop_owned(slf) else {
         return Ok(());
     };
-    let mut argv = vec![lp.as_ptr(), callback];
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    argv.push(callback);
     argv.extend_from_slice(args);
-    // SAFETY: argv holds live references; the name is interned.
-    unsafe {
-        Owned::from_new(PyObject_VectorcallMethod(
-            names::S_CALL_SOON.get(),
-            argv.as_ptr(),
-            argv.len(),
-            null_mut(),
-        ))
-        .map(drop)
-    }
+    names::call_method(lp.as_ptr(), &names::S_CALL_SOON, &argv).map(drop)
 }
 
 /// `loop.call_soon(self._call_connection_lost, exc)`; `exc` null is None.
@@ -948,12 +928,6 @@ fn report_pipe_fatal(
         ],
     )
     .map(drop)
-}
-
-/// A failed syscall as an OSError instance.
-pub fn os_error(err: &io::Error) -> Option<Owned> {
-    raise_io(err);
-    raised::take_pending()
 }
 
 /// Debug mode only: `logger.<level>(message, transport)`.

@@ -17,7 +17,7 @@ use super::args::utf8;
 use super::handle::{bool_object, getset_ro};
 use super::names::{self, call_support};
 use super::owned::Owned;
-use super::raised::{raise, PyResult, Raised};
+use super::raised::{self, raise, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::transport::Chunk;
 use super::transport_kit::{
@@ -131,7 +131,7 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             clear_queue(slf);
             s.conn_lost.set(s.conn_lost.get() + 1);
             common::unregister(slf, Interest::Write);
-            match common::os_error(&e) {
+            match raised::io_exception(&e) {
                 Some(exc) => common::pipe_fatal_error::<WriteState>(
                     slf,
                     &exc,
@@ -211,7 +211,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
             Err(e) if sys::would_block(&e) => {}
             Err(e) => {
                 s.conn_lost.set(s.conn_lost.get() + 1);
-                return match common::os_error(&e) {
+                return match raised::io_exception(&e) {
                     Some(exc) => common::pipe_fatal_error::<WriteState>(
                         slf,
                         &exc,
