@@ -624,6 +624,32 @@ def test_exception_in_datagram_received_is_reported_and_reading_goes_on(loop, er
     assert "handle" in errors[0]
 
 
+def test_datagram_received_error_after_closing_reports_a_cancelled_handle(loop, errors):
+    class ClosesThenFails(Recorder):
+        def datagram_received(self, data, addr):
+            self.transport.close()
+            raise RuntimeError("protocol bug")
+
+    async def main():
+        server, proto = await loop.create_datagram_endpoint(
+            lambda: ClosesThenFails(loop), local_addr=("127.0.0.1", 0))
+        raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            raw.sendto(b"boom", server.get_extra_info("sockname"))
+            await proto.lost
+        finally:
+            raw.close()
+            server.close()
+
+    loop.run_until_complete(main())
+    assert len(errors) == 1
+    # close() removed the reader before the error escaped: the reader's
+    # handle is cancelled, and reported as such.
+    assert errors[0]["message"] == "Exception in callback None()"
+    assert errors[0]["handle"].cancelled()
+    assert isinstance(errors[0]["exception"], RuntimeError)
+
+
 def test_pause_reading_holds_datagrams_until_resume_reading(loop):
     async def main():
         server, proto = await _endpoint(loop, local_addr=("127.0.0.1", 0))

@@ -50,7 +50,7 @@ def report_callback_error(handle, exc):
     handle._loop.call_exception_handler(context)
 
 
-def transport_callback_error(loop, callback, exc, removed=False):
+def transport_callback_error(loop, callback, exc, removed):
     """An exception escaped a native transport's readiness callback
     (``callback`` is its bound ``_read_ready``/``_sendto_ready``): reported
     as asyncio's ``Handle._run`` reports one from the reader or writer handle

@@ -19,7 +19,6 @@ use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::{c_int, c_void, CStr};
-use std::io;
 use std::ptr::{self, null_mut};
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -28,12 +27,12 @@ use super::args::{keyword_args, positional, utf8};
 use super::handle::getset_ro;
 use super::names::{self, call_support};
 use super::owned::Owned;
-use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
+use super::raised::{self, raise, raise_static, PyResult, Raised};
 use super::read_buffer::{recvfrom_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, fd, in_context, Buffered, FlowControl, Interest, Kind,
-    ObjectSlot, SocketKind, TransportRef,
+    self as kit, call_protocol, core, fd, Buffered, FlowControl, Interest, Kind, ObjectSlot,
+    SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::core::sys;
@@ -161,9 +160,9 @@ pub fn on_readable(t: &TransportRef) -> PyResult<()> {
     if state(slf).conn_lost.get() > 0 || !core(slf).reading.get() {
         return Ok(());
     }
-    let lp = kit::loop_owned(slf);
-    let result = in_context(slf, Interest::Read, || read_ready(slf));
-    report_escaped(lp, slf, &names::S_READ_READY, result)
+    kit::run_callback(slf, Interest::Read, &names::S_READ_READY, || {
+        read_ready(slf)
+    })
 }
 
 /// The socket is writable.
@@ -172,37 +171,9 @@ pub fn on_writable(t: &TransportRef) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
-    let lp = kit::loop_owned(slf);
-    let result = in_context(slf, Interest::Write, || sendto_ready(slf));
-    report_escaped(lp, slf, &names::S_SENDTO_READY, result)
-}
-
-/// An exception out of a readiness callback: KeyboardInterrupt and
-/// SystemExit propagate; anything else goes to the loop's exception handler
-/// as asyncio's `Handle._run` words it ("Exception in callback
-/// DatagramTransport._read_ready()"), and the loop goes on.
-fn report_escaped(
-    lp: Option<Owned>,
-    slf: *mut PyObject,
-    method: &names::Cached,
-    result: PyResult<()>,
-) -> PyResult<()> {
-    if result.is_ok() || raised::pending_is_exit() {
-        return result;
-    }
-    let Some(exc) = raised::take_pending() else {
-        return Ok(());
-    };
-    let Some(lp) = lp else {
-        return Err(raised::restore(exc));
-    };
-    // SAFETY: slf is live; the bound method is a new reference or null.
-    let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf, method.get()))? };
-    call_support(
-        &names::S_TRANSPORT_CALLBACK_ERROR,
-        &[lp.as_ptr(), callback.as_ptr(), exc.as_ptr()],
-    )
-    .map(drop)
+    kit::run_callback(slf, Interest::Write, &names::S_SENDTO_READY, || {
+        sendto_ready(slf)
+    })
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
@@ -219,12 +190,6 @@ fn stop_writing(slf: *mut PyObject) {
 /// `_force_close(exc)`).
 fn fatal_error(slf: *mut PyObject, exc: Owned, message: &CStr) -> PyResult<()> {
     kit::report_socket_fatal(slf, exc, message)
-}
-
-/// A failed syscall as an OSError instance (the errno's subclass).
-fn os_error(err: &io::Error) -> PyResult<Owned> {
-    raise_io(err);
-    raised::take_pending().ok_or(Raised)
 }
 
 /// How a socket operation that raised ended, as asyncio's `except` clauses
@@ -281,7 +246,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     let received = if st.native_addresses {
         match recvfrom_bytes(fd(slf)) {
             Err(e) if sys::would_block(&e) => return Ok(()),
-            Err(e) => Err(Failure::Os(os_error(&e)?)),
+            Err(e) => Err(Failure::Os(raised::io_exception(&e).ok_or(Raised)?)),
             Ok(Ok((data, addr))) => match address::to_python(&addr) {
                 Ok(addr) => Ok((data, addr)),
                 Err(Raised) => Err(pending_failure()?),
@@ -388,7 +353,9 @@ fn send_one(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyR
     match io_result {
         Ok(Ok(_)) => Ok(Sent::Done),
         Ok(Err(e)) if sys::would_block(&e) => Ok(Sent::Failed(Failure::Again)),
-        Ok(Err(e)) => Ok(Sent::Failed(Failure::Os(os_error(&e)?))),
+        Ok(Err(e)) => Ok(Sent::Failed(Failure::Os(
+            raised::io_exception(&e).ok_or(Raised)?,
+        ))),
         Err(Raised) => pending_failure().map(Sent::Failed),
     }
 }
