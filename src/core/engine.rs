@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use super::dispatcher::Dispatcher;
 use super::event::Event;
 use super::event_buf::EventBuf;
-use super::interest::Interest;
+use super::interest::{Direction, Interest};
 use super::io_slot::IoSlot;
 use super::reactor::Reactor;
 use super::ready_queue::ReadyQueue;
@@ -146,6 +146,32 @@ impl<T: Schedulable + Clone> Engine<T> {
     /// epoll error (e.g. `EPERM` for a regular file, `EBADF`) nothing
     /// changes and `item` comes back with the error. The waker's own fd is
     /// refused with `EEXIST`.
+    /// `set_reader` or `set_writer`.
+    pub fn set_watcher(
+        &mut self,
+        fd: RawFd,
+        direction: Direction,
+        item: T,
+    ) -> Result<Option<T>, (io::Error, T)> {
+        self.set_io(fd, item, direction == Direction::Read)
+    }
+
+    /// `remove_reader` or `remove_writer`.
+    pub fn remove_watcher(&mut self, fd: RawFd, direction: Direction) -> Option<T> {
+        match direction {
+            Direction::Read => self.remove_reader(fd),
+            Direction::Write => self.remove_writer(fd),
+        }
+    }
+
+    /// `has_reader` or `has_writer`.
+    pub fn has_watcher(&self, fd: RawFd, direction: Direction) -> bool {
+        match direction {
+            Direction::Read => self.has_reader(fd),
+            Direction::Write => self.has_writer(fd),
+        }
+    }
+
     pub fn set_reader(&mut self, fd: RawFd, item: T) -> Result<Option<T>, (io::Error, T)> {
         self.set_io(fd, item, true)
     }
@@ -801,6 +827,28 @@ mod tests {
         assert_eq!(eng.borrow_mut().remove_reader(fd).unwrap().id, 2);
         assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
         drop(rd);
+    }
+
+    #[test]
+    fn watcher_methods_pick_the_reader_or_the_writer_by_direction() {
+        let eng = engine();
+        let (_rd, wr) = pipe();
+        let fd = wr.as_raw_fd();
+        eng.borrow_mut()
+            .set_watcher(fd, Direction::Write, item(1))
+            .unwrap();
+        assert!(eng.borrow().has_writer(fd));
+        assert!(eng.borrow().has_watcher(fd, Direction::Write));
+        assert!(!eng.borrow().has_watcher(fd, Direction::Read));
+        eng.borrow_mut()
+            .set_watcher(fd, Direction::Read, item(2))
+            .unwrap();
+        assert!(eng.borrow().has_reader(fd));
+        let removed = eng.borrow_mut().remove_watcher(fd, Direction::Read);
+        assert_eq!(removed.unwrap().id, 2);
+        let removed = eng.borrow_mut().remove_watcher(fd, Direction::Write);
+        assert_eq!(removed.unwrap().id, 1);
+        assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
     }
 
     #[test]

@@ -31,6 +31,13 @@ impl Interest {
     }
 }
 
+/// One side of an fd's readiness: the reader or the writer watching it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Read,
+    Write,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

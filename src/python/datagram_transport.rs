@@ -31,10 +31,11 @@ use super::raised::{self, raise, raise_static, PyResult, Raised};
 use super::read_buffer::{recvfrom_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, fd, Buffered, FlowControl, Interest, Kind, ObjectSlot,
-    SocketKind, TransportRef,
+    self as kit, call_protocol, core, fd, Buffered, FlowControl, Kind, ObjectSlot, SocketKind,
+    TransportRef,
 };
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
+use crate::core::interest::Direction;
 use crate::core::sys;
 
 /// What `sendto()` adds to the write-buffer size per queued datagram on top
@@ -160,7 +161,7 @@ pub fn on_readable(t: &TransportRef) -> PyResult<()> {
     if state(slf).conn_lost.get() > 0 || !core(slf).reading.get() {
         return Ok(());
     }
-    kit::run_callback(slf, Interest::Read, &names::S_READ_READY, || {
+    kit::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
         read_ready(slf)
     })
 }
@@ -171,17 +172,17 @@ pub fn on_writable(t: &TransportRef) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
-    kit::run_callback(slf, Interest::Write, &names::S_SENDTO_READY, || {
+    kit::run_callback(slf, Direction::Write, &names::S_SENDTO_READY, || {
         sendto_ready(slf)
     })
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::register(slf, Interest::Write, ReadyItem::DatagramWrite)
+    kit::register(slf, Direction::Write, ReadyItem::DatagramWrite)
 }
 
 fn stop_writing(slf: *mut PyObject) {
-    kit::unregister(slf, Interest::Write)
+    kit::unregister(slf, Direction::Write)
 }
 
 // --- protocol calls ----------------------------------------------------------

@@ -18,9 +18,9 @@ use super::owned::Owned;
 use super::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::timer_handle::TIMER_HANDLE_TYPE;
-use super::transport_kit::Interest;
 use super::type_object::{ffi_edge, ffi_edge_int, new_type};
 use crate::core::engine::{self, Engine};
+use crate::core::interest::Direction;
 
 #[repr(C)]
 pub struct LoopObject {
@@ -498,20 +498,13 @@ unsafe extern "C" fn release_engine(slf: *mut PyObject, _: *mut PyObject) -> *mu
     })
 }
 
-#[derive(Clone, Copy)]
-pub enum Direction {
-    Reader,
-    Writer,
-}
-
-impl Direction {
-    fn name(self, adding: bool) -> &'static str {
-        match (self, adding) {
-            (Direction::Reader, true) => "add_reader",
-            (Direction::Writer, true) => "add_writer",
-            (Direction::Reader, false) => "remove_reader",
-            (Direction::Writer, false) => "remove_writer",
-        }
+/// The Python method that adds (or removes) a `direction` watcher.
+fn method_name(direction: Direction, adding: bool) -> &'static str {
+    match (direction, adding) {
+        (Direction::Read, true) => "add_reader",
+        (Direction::Write, true) => "add_writer",
+        (Direction::Read, false) => "remove_reader",
+        (Direction::Write, false) => "remove_writer",
     }
 }
 
@@ -529,11 +522,11 @@ pub fn release_io(item: ReadyItem) -> PyResult<()> {
         | ReadyItem::DatagramRead(t)
         | ReadyItem::PipeRead(t)
         | ReadyItem::PipeClosed(t) => {
-            t.forget(Interest::Read);
+            t.forget(Direction::Read);
             Ok(())
         }
         ReadyItem::Write(t) | ReadyItem::DatagramWrite(t) | ReadyItem::PipeWrite(t) => {
-            t.forget(Interest::Write);
+            t.forget(Direction::Write);
             Ok(())
         }
     }
@@ -543,7 +536,7 @@ pub fn release_io(item: ReadyItem) -> PyResult<()> {
 pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
     if args.len() < 2 {
         return Err(missing(
-            direction.name(true),
+            method_name(direction, true),
             &["fd", "callback"],
             args.len(),
         ));
@@ -562,10 +555,7 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
     let returned = handle.to_owned();
     let replaced = {
         let mut engine = lp.engine().borrow_mut();
-        match direction {
-            Direction::Reader => engine.set_reader(fd, ReadyItem::Handle(handle)),
-            Direction::Writer => engine.set_writer(fd, ReadyItem::Handle(handle)),
-        }
+        engine.set_watcher(fd, direction, ReadyItem::Handle(handle))
     };
     match replaced {
         Ok(Some(old)) => release_io(old)?,
@@ -579,43 +569,23 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
 }
 
 /// Stops watching `fd` in `direction` (the native `_remove_reader` /
-/// `_remove_writer`), for the loop's own callers.
-pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResult<()> {
+/// `_remove_writer`): true when it was watched.
+pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResult<bool> {
     let lp = LoopObject::from_ptr(slf);
     if lp.is_closed() {
-        return Ok(());
+        return Ok(false);
     }
-    let removed = {
-        let mut engine = lp.engine().borrow_mut();
-        match direction {
-            Direction::Reader => engine.remove_reader(fd),
-            Direction::Writer => engine.remove_writer(fd),
-        }
-    };
-    removed.map_or(Ok(()), release_io)
+    let removed = lp.engine().borrow_mut().remove_watcher(fd, direction);
+    match removed {
+        Some(old) => release_io(old).map(|_| true),
+        None => Ok(false),
+    }
 }
 
-/// `_remove_reader`/`_remove_writer`: True when the fd was watched.
+/// `_remove_reader`/`_remove_writer`.
 fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
     let fd = args::fileobj_to_fd(fileobj)?;
-    let lp = LoopObject::from_ptr(slf);
-    if lp.state().closed.get() {
-        return Ok(bool_object(false));
-    }
-    let removed = {
-        let mut engine = lp.engine().borrow_mut();
-        match direction {
-            Direction::Reader => engine.remove_reader(fd),
-            Direction::Writer => engine.remove_writer(fd),
-        }
-    };
-    match removed {
-        Some(old) => {
-            release_io(old)?;
-            Ok(bool_object(true))
-        }
-        None => Ok(bool_object(false)),
-    }
+    unwatch_fd(slf, fd, direction).map(bool_object)
 }
 
 /// A METH_FASTCALL method of the loop taking exactly two arguments, handed
@@ -691,7 +661,7 @@ unsafe extern "C" fn add_reader(
     n: Py_ssize_t,
 ) -> *mut PyObject {
     // SAFETY: fastcall arguments straight from CPython.
-    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Reader))
+    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Read))
 }
 
 unsafe extern "C" fn add_writer(
@@ -700,15 +670,15 @@ unsafe extern "C" fn add_writer(
     n: Py_ssize_t,
 ) -> *mut PyObject {
     // SAFETY: fastcall arguments straight from CPython.
-    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Writer))
+    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Write))
 }
 
 unsafe extern "C" fn remove_reader(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| remove_io(slf, fd, Direction::Reader))
+    ffi_edge(|| remove_io(slf, fd, Direction::Read))
 }
 
 unsafe extern "C" fn remove_writer(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| remove_io(slf, fd, Direction::Writer))
+    ffi_edge(|| remove_io(slf, fd, Direction::Write))
 }
 
 // --- attributes BaseEventLoop reads and writes -----------------------------

@@ -17,8 +17,9 @@ use super::owned::Owned;
 use super::raised::{self, PyResult};
 use super::read_buffer::{read_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
-use super::transport_kit::{self as common, core, Interest, Kind, PipeKind, TransportRef};
+use super::transport_kit::{self as common, core, Kind, PipeKind, TransportRef};
 use super::type_object::{ffi_edge, noargs, noargs_def};
+use crate::core::interest::Direction;
 use crate::core::sys;
 
 /// What only the read side keeps: nothing beyond the common part (its
@@ -55,7 +56,7 @@ pub fn on_readable(p: &TransportRef) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }
-    common::run_callback(slf, Interest::Read, &names::S_READ_READY, || {
+    common::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
         read_ready(slf)
     })
 }
@@ -81,7 +82,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     }
     common::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
     core(slf).closing.set(true);
-    common::unregister(slf, Interest::Read);
+    common::unregister(slf, Direction::Read);
     let proto = common::protocol(slf);
     // SAFETY: proto is live; a new reference or null.
     let eof_received = unsafe {
@@ -97,7 +98,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
 /// asyncio's `_close(exc)`.
 fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     core(slf).closing.set(true);
-    common::unregister(slf, Interest::Read);
+    common::unregister(slf, Direction::Read);
     common::schedule_connection_lost(slf, exc)
 }
 
@@ -113,7 +114,7 @@ noargs!(m_close, |slf| {
 });
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::pipe_repr(slf, Interest::Read, None))
+    ffi_edge(|| common::pipe_repr(slf, Direction::Read, None))
 }
 
 const COMMON: [PyMethodDef; 5] = common::pipe_methods::<ReadState>();

@@ -7,7 +7,8 @@ use super::handle::HandleRef;
 use super::names;
 use super::raised::PyResult;
 use super::sock_op::SockOpRef;
-use super::transport_kit::{Interest, TransportRef};
+use super::transport_kit::TransportRef;
+use crate::core::interest::Direction;
 use crate::core::schedulable::Schedulable;
 
 /// A callback handle, or readiness dispatched straight to a native transport
@@ -102,9 +103,9 @@ impl Schedulable for ReadyItem {
             ReadyItem::Read(t)
             | ReadyItem::DatagramRead(t)
             | ReadyItem::PipeRead(t)
-            | ReadyItem::PipeClosed(t) => !t.wants(Interest::Read),
+            | ReadyItem::PipeClosed(t) => !t.wants(Direction::Read),
             ReadyItem::Write(t) | ReadyItem::DatagramWrite(t) | ReadyItem::PipeWrite(t) => {
-                !t.wants(Interest::Write)
+                !t.wants(Direction::Write)
             }
         }
     }

@@ -14,13 +14,14 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::event_loop::{release_io, unwatch_fd, Direction, LoopObject};
+use super::event_loop::{release_io, unwatch_fd, LoopObject};
 use super::names;
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise_io, PyResult, Raised};
 use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::type_object::{ffi_edge, new_type, visit_slots};
+use crate::core::interest::Direction;
 use crate::core::sys;
 
 /// What a `SockOp` does when called.
@@ -167,9 +168,9 @@ fn unwatch(lp: *mut PyObject, op: *mut PyObject, fd: RawFd, direction: Direction
 
 fn direction_of(work: &Work) -> Direction {
     match work {
-        Work::SendAll(..) | Work::Connect => Direction::Writer,
+        Work::SendAll(..) | Work::Connect => Direction::Write,
         Work::Call { direction, .. } => *direction,
-        _ => Direction::Reader,
+        _ => Direction::Read,
     }
 }
 
@@ -297,8 +298,8 @@ pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
     // SAFETY: for_writing is live.
     let direction = match unsafe { PyObject_IsTrue(*for_writing) } {
         -1 => return Err(Raised),
-        0 => Direction::Reader,
-        _ => Direction::Writer,
+        0 => Direction::Read,
+        _ => Direction::Write,
     };
     let future = create_future(lp)?;
     let op = new_op(
@@ -361,7 +362,7 @@ pub fn sock_connect(
     }
     let future = create_future(lp)?;
     let op = new_op(lp, future.as_ptr(), address, fd, Work::Connect)?;
-    wait_for(lp, &future, fd, op, Direction::Writer)
+    wait_for(lp, &future, fd, op, Direction::Write)
 }
 
 /// Registers `op` as the fd's reader/writer (straight in the engine: no
@@ -390,10 +391,7 @@ fn wait_for(
     let item = ReadyItem::Sock(SockOpRef(op.clone()));
     let replaced = {
         let mut engine = lp_obj.engine().borrow_mut();
-        match direction {
-            Direction::Reader => engine.set_reader(fd, item),
-            Direction::Writer => engine.set_writer(fd, item),
-        }
+        engine.set_watcher(fd, direction, item)
     };
     match replaced {
         Ok(old) => {
@@ -477,7 +475,7 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
         fd,
         Work::Recv(size.min(MAX_READ)),
     )?;
-    wait_for(lp, &future, fd, op, Direction::Reader)
+    wait_for(lp, &future, fd, op, Direction::Read)
 }
 
 /// `Loop._sock_recv_into_native(sock, buf)`: the count at once, or a future.
@@ -495,7 +493,7 @@ pub fn sock_recv_into(
     }
     let future = create_future(lp)?;
     let op = new_op(lp, future.as_ptr(), buf, fd, Work::RecvInto)?;
-    wait_for(lp, &future, fd, op, Direction::Reader)
+    wait_for(lp, &future, fd, op, Direction::Read)
 }
 
 /// `Loop._sock_sendall_native(sock, data)`: None when all went at once,
@@ -537,7 +535,7 @@ pub fn sock_sendall(
         fd,
         Work::SendAll(bytes, Cell::new(0)),
     )?;
-    wait_for(lp, &future, fd, op, Direction::Writer)
+    wait_for(lp, &future, fd, op, Direction::Write)
 }
 
 unsafe extern "C" fn tp_call(

@@ -23,10 +23,11 @@ use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, debug_log, fd, in_context, Buffered, FlowControl, Interest,
-    Kind, ObjectSlot, SocketKind, TransportRef,
+    self as kit, call_protocol, core, debug_log, fd, in_context, Buffered, FlowControl, Kind,
+    ObjectSlot, SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
+use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
@@ -134,7 +135,7 @@ pub fn on_readable(t: &TransportRef) -> PyResult<()> {
     if st.conn_lost.get() > 0 || !core(slf).reading.get() {
         return Ok(());
     }
-    in_context(slf, Interest::Read, || {
+    in_context(slf, Direction::Read, || {
         if st.buffered.get() {
             read_into_protocol_buffer(slf)
         } else {
@@ -149,19 +150,19 @@ pub fn on_writable(t: &TransportRef) -> PyResult<()> {
     if state(slf).conn_lost.get() > 0 || !core(slf).writing.get() {
         return Ok(());
     }
-    in_context(slf, Interest::Write, || flush(slf))
+    in_context(slf, Direction::Write, || flush(slf))
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::register(slf, Interest::Write, ReadyItem::Write)
+    kit::register(slf, Direction::Write, ReadyItem::Write)
 }
 
 fn stop_reading(slf: *mut PyObject) {
-    kit::unregister(slf, Interest::Read)
+    kit::unregister(slf, Direction::Read)
 }
 
 fn stop_writing(slf: *mut PyObject) {
-    kit::unregister(slf, Interest::Write)
+    kit::unregister(slf, Direction::Write)
 }
 
 // --- protocol calls ----------------------------------------------------------

@@ -24,6 +24,7 @@ use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise, raise_io, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
+use crate::core::interest::Direction;
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
 pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
@@ -287,12 +288,6 @@ pub fn replace_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
 
 // --- engine registration ---------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Interest {
-    Read,
-    Write,
-}
-
 /// An owned reference to a transport, as the engine holds it.
 #[derive(Clone)]
 pub struct TransportRef(Owned);
@@ -305,33 +300,33 @@ impl TransportRef {
 
     /// Whether a queued item of this interest should still run.
     #[inline]
-    pub fn wants(&self, interest: Interest) -> bool {
+    pub fn wants(&self, interest: Direction) -> bool {
         flag(self.as_ptr(), interest).get()
     }
 
     /// The engine dropped our registration (someone replaced it).
-    pub fn forget(&self, interest: Interest) {
+    pub fn forget(&self, interest: Direction) {
         flag(self.as_ptr(), interest).set(false);
     }
 }
 
 #[inline]
-fn flag<'a>(slf: *mut PyObject, interest: Interest) -> &'a Cell<bool> {
+fn flag<'a>(slf: *mut PyObject, interest: Direction) -> &'a Cell<bool> {
     let c = core(slf);
     match interest {
-        Interest::Read => &c.reading,
-        Interest::Write => &c.writing,
+        Direction::Read => &c.reading,
+        Direction::Write => &c.writing,
     }
 }
 
 #[inline]
-fn context_slot(slf: *mut PyObject, interest: Interest) -> *mut *mut PyObject {
+fn context_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
     let s = slots(slf);
     // SAFETY: only computes a field address of a live transport.
     unsafe {
         match interest {
-            Interest::Read => &raw mut (*s).read_context,
-            Interest::Write => &raw mut (*s).write_context,
+            Direction::Read => &raw mut (*s).read_context,
+            Direction::Write => &raw mut (*s).write_context,
         }
     }
 }
@@ -355,7 +350,7 @@ pub fn loop_owned(slf: *mut PyObject) -> Option<Owned> {
 /// its callbacks running in a copy of the current context.
 pub fn register(
     slf: *mut PyObject,
-    interest: Interest,
+    interest: Direction,
     make: fn(TransportRef) -> ReadyItem,
 ) -> PyResult<()> {
     let flag = flag(slf, interest);
@@ -377,10 +372,7 @@ pub fn register(
     let item = make(TransportRef(unsafe { Owned::from_borrowed(slf) }));
     let result = {
         let mut engine = lp.engine().borrow_mut();
-        match interest {
-            Interest::Read => engine.set_reader(fd, item),
-            Interest::Write => engine.set_writer(fd, item),
-        }
+        engine.set_watcher(fd, interest, item)
     };
     match result {
         Ok(replaced) => {
@@ -396,7 +388,7 @@ pub fn register(
 }
 
 /// Stops watching the fd for `interest` (idempotent).
-pub fn unregister(slf: *mut PyObject, interest: Interest) {
+pub fn unregister(slf: *mut PyObject, interest: Direction) {
     if !flag(slf, interest).replace(false) {
         return;
     }
@@ -404,10 +396,7 @@ pub fn unregister(slf: *mut PyObject, interest: Interest) {
         let fd = core(slf).fd.get();
         let removed = {
             let mut engine = lp.engine().borrow_mut();
-            match interest {
-                Interest::Read => engine.remove_reader(fd),
-                Interest::Write => engine.remove_writer(fd),
-            }
+            engine.remove_watcher(fd, interest)
         };
         drop(removed);
     }
@@ -417,7 +406,7 @@ pub fn unregister(slf: *mut PyObject, interest: Interest) {
 #[inline]
 pub fn in_context(
     slf: *mut PyObject,
-    interest: Interest,
+    interest: Direction,
     f: impl FnOnce() -> PyResult<()>,
 ) -> PyResult<()> {
     // SAFETY: slf is live; the slot is null or a live Context, re-owned for
@@ -445,7 +434,7 @@ pub fn in_context(
 /// and SystemExit propagate.
 pub fn run_callback(
     slf: *mut PyObject,
-    interest: Interest,
+    interest: Direction,
     name: &names::Cached,
     f: impl FnOnce() -> PyResult<()>,
 ) -> PyResult<()> {
@@ -567,8 +556,8 @@ pub fn lose_connection(
 /// Stops watching, closes the socket or pipe object and lets go of the
 /// protocol and the loop.
 pub fn release<S: Kind>(slf: *mut PyObject) -> PyResult<()> {
-    unregister(slf, Interest::Read);
-    unregister(slf, Interest::Write);
+    unregister(slf, Direction::Read);
+    unregister(slf, Direction::Write);
     let s = slots(slf);
     // SAFETY: slf is live; each slot is null or owned; io.close() is a
     // plain method call on a live object.
@@ -624,12 +613,12 @@ pub fn close_socket<S: SocketKind>(slf: *mut PyObject) -> PyResult<()> {
         return Ok(());
     }
     c.closing.set(true);
-    unregister(slf, Interest::Read);
+    unregister(slf, Direction::Read);
     // SAFETY: slf is a transport of type S.
     let st = unsafe { state::<S>(slf) };
     if st.drained() {
         st.conn_lost().set(st.conn_lost().get() + 1);
-        unregister(slf, Interest::Write);
+        unregister(slf, Direction::Write);
         schedule_connection_lost(slf, null_mut())?;
     }
     Ok(())
@@ -644,12 +633,12 @@ pub fn force_close_socket<S: SocketKind>(slf: *mut PyObject, exc: *mut PyObject)
     }
     if !st.drained() {
         st.drop_buffer();
-        unregister(slf, Interest::Write);
+        unregister(slf, Direction::Write);
     }
     let c = core(slf);
     if !c.closing.get() {
         c.closing.set(true);
-        unregister(slf, Interest::Read);
+        unregister(slf, Direction::Read);
     }
     st.conn_lost().set(st.conn_lost().get() + 1);
     schedule_connection_lost(slf, exc)
@@ -978,7 +967,7 @@ pub fn socket_repr(slf: *mut PyObject, bufsize: impl Display) -> PyResult<Owned>
 /// write side.
 pub fn pipe_repr(
     slf: *mut PyObject,
-    interest: Interest,
+    interest: Direction,
     bufsize: Option<usize>,
 ) -> PyResult<Owned> {
     let mut info = repr_head(slf);
@@ -986,10 +975,7 @@ pub fn pipe_repr(
     // asyncio asks its selector, which a closed loop no longer has.
     let polling = loop_of(slf).filter(|lp| !lp.is_closed()).map(|lp| {
         let engine = lp.engine().borrow();
-        match interest {
-            Interest::Read => engine.has_reader(fd),
-            Interest::Write => engine.has_writer(fd),
-        }
+        engine.has_watcher(fd, interest)
     });
     match (io_object(slf).is_null(), polling) {
         (false, Some(polling)) => {
@@ -1018,7 +1004,7 @@ noargs!(m_pause_reading<S: Kind>, |slf| {
         return Ok(Owned::none());
     }
     core(slf).paused.set(true);
-    unregister(slf, Interest::Read);
+    unregister(slf, Direction::Read);
     debug_log(slf, &names::S_DEBUG_LOG, c"%r pauses reading")?;
     Ok(Owned::none())
 });
@@ -1029,7 +1015,7 @@ noargs!(m_resume_reading<S: Kind>, |slf| {
         return Ok(Owned::none());
     }
     c.paused.set(false);
-    register(slf, Interest::Read, S::READ_ITEM)?;
+    register(slf, Direction::Read, S::READ_ITEM)?;
     debug_log(slf, &names::S_DEBUG_LOG, c"%r resumes reading")?;
     Ok(Owned::none())
 });
@@ -1037,7 +1023,7 @@ noargs!(m_resume_reading<S: Kind>, |slf| {
 // Scheduled after connection_made(), which may have paused or closed.
 noargs!(m_start_reading<S: Kind>, |slf| {
     if is_reading(slf) {
-        register(slf, Interest::Read, S::READ_ITEM)?;
+        register(slf, Direction::Read, S::READ_ITEM)?;
     }
     Ok(Owned::none())
 });

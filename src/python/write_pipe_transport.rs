@@ -21,9 +21,10 @@ use super::raised::{self, raise, PyResult, Raised};
 use super::ready_item::ReadyItem;
 use super::transport::Chunk;
 use super::transport_kit::{
-    self as common, core, Buffered, FlowControl, Interest, Kind, PipeKind, TransportRef,
+    self as common, core, Buffered, FlowControl, Kind, PipeKind, TransportRef,
 };
 use super::type_object::{ffi_edge, noargs, noargs_def, onearg_def};
+use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 
@@ -106,7 +107,7 @@ pub fn on_writable(p: &TransportRef) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
-    common::run_callback(slf, Interest::Write, &names::S_WRITE_READY, || {
+    common::run_callback(slf, Direction::Write, &names::S_WRITE_READY, || {
         write_ready(slf)
     })
 }
@@ -117,7 +118,7 @@ pub fn on_peer_closed(p: &TransportRef) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }
-    common::run_callback(slf, Interest::Read, &names::S_READ_READY, || {
+    common::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
         peer_closed(slf)
     })
 }
@@ -130,7 +131,7 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
         Err(e) => {
             clear_queue(slf);
             s.conn_lost.set(s.conn_lost.get() + 1);
-            common::unregister(slf, Interest::Write);
+            common::unregister(slf, Direction::Write);
             match raised::io_exception(&e) {
                 Some(exc) => common::pipe_fatal_error::<WriteState>(
                     slf,
@@ -144,10 +145,10 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             if !s.queue.borrow().is_empty() {
                 return Ok(());
             }
-            common::unregister(slf, Interest::Write);
+            common::unregister(slf, Direction::Write);
             common::maybe_resume_protocol::<WriteState>(slf)?; // may write again
             if core(slf).closing.get() {
-                common::unregister(slf, Interest::Read);
+                common::unregister(slf, Direction::Read);
                 return common::pipe_connection_lost::<WriteState>(slf, null_mut());
             }
             Ok(())
@@ -221,7 +222,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
                 };
             }
         }
-        common::register(slf, Interest::Write, ReadyItem::PipeWrite)?;
+        common::register(slf, Direction::Write, ReadyItem::PipeWrite)?;
     }
     s.queue.borrow_mut().push(chunk, sent);
     common::maybe_pause_protocol::<WriteState>(slf)
@@ -234,10 +235,10 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
 fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     core(slf).closing.set(true);
     if buffered(slf) > 0 {
-        common::unregister(slf, Interest::Write);
+        common::unregister(slf, Direction::Write);
     }
     clear_queue(slf);
-    common::unregister(slf, Interest::Read);
+    common::unregister(slf, Direction::Read);
     common::schedule_connection_lost(slf, exc)
 }
 
@@ -248,7 +249,7 @@ fn write_eof(slf: *mut PyObject) -> PyResult<()> {
     }
     core(slf).closing.set(true);
     if buffered(slf) == 0 {
-        common::unregister(slf, Interest::Read);
+        common::unregister(slf, Direction::Read);
         common::schedule_connection_lost(slf, null_mut())?;
     }
     Ok(())
@@ -288,7 +289,7 @@ noargs!(m_abort, |slf| close_with(slf, null_mut())
 noargs!(m_start_reading, |slf| {
     // The reader trick; nothing to watch once the pipe is gone.
     if !common::io_object(slf).is_null() {
-        common::register(slf, Interest::Read, WriteState::READ_ITEM)?;
+        common::register(slf, Direction::Read, WriteState::READ_ITEM)?;
     }
     Ok(Owned::none())
 });
@@ -303,7 +304,7 @@ noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
 noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::pipe_repr(slf, Interest::Write, Some(buffered(slf))))
+    ffi_edge(|| common::pipe_repr(slf, Direction::Write, Some(buffered(slf))))
 }
 
 unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
