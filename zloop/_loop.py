@@ -195,7 +195,7 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
             self._remove_reader(sock.fileno())
             self.call_later(constants.ACCEPT_RETRY_DELAY, self._start_serving, *args, *timeouts)
 
-        acceptor = _zloop.Acceptor(sock.fileno(), backlog, on_connection, on_resource_error)
+        acceptor = _zloop.Acceptor(sock, backlog, on_connection, on_resource_error)
         self._add_reader(sock.fileno(), acceptor)
 
     def _accepted(

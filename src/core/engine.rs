@@ -125,12 +125,20 @@ impl<T: Schedulable + Clone> Engine<T> {
             return Err((io::Error::from_raw_os_error(libc::EEXIST), item));
         }
         let mut interest = self.slot_interest(fd);
-        if reader {
-            interest.readable = true;
+        let replacing = if reader {
+            mem::replace(&mut interest.readable, true)
         } else {
-            interest.writable = true;
-        }
-        if let Err(e) = self.reactor.set_interest(fd, interest) {
+            mem::replace(&mut interest.writable, true)
+        };
+        // A new owner for a watched fd may mean the number was closed and
+        // reused, which silently dropped the kernel's registration of the old
+        // file: say it again rather than trust the unchanged interest.
+        let registered = if replacing {
+            self.reactor.renew_interest(fd, interest)
+        } else {
+            self.reactor.set_interest(fd, interest)
+        };
+        if let Err(e) = registered {
             return Err((e, item));
         }
         let slot = self.slots.entry(fd).or_default();

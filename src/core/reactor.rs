@@ -81,16 +81,33 @@ impl Reactor {
         }
         if current.is_empty() {
             self.ctl(libc::EPOLL_CTL_ADD, fd, interest)?;
+            self.registered.insert(fd, interest);
+            Ok(())
         } else {
-            match self.ctl(libc::EPOLL_CTL_MOD, fd, interest) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    self.ctl(libc::EPOLL_CTL_ADD, fd, interest)?;
-                }
-                other => other?,
+            self.modify(fd, interest)
+        }
+    }
+
+    /// MOD a registered fd, retried as ADD on `ENOENT`.
+    fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        match self.ctl(libc::EPOLL_CTL_MOD, fd, interest) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                self.ctl(libc::EPOLL_CTL_ADD, fd, interest)?;
             }
+            other => other?,
         }
         self.registered.insert(fd, interest);
         Ok(())
+    }
+
+    /// Like [`set_interest`](Reactor::set_interest), but a registered fd is
+    /// told its interest again (MOD, or ADD when the kernel no longer has
+    /// it) even when unchanged: its number may now name another file.
+    pub fn renew_interest(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
+        if self.interest(fd).is_empty() || interest.is_empty() {
+            return self.set_interest(fd, interest);
+        }
+        self.modify(fd, interest)
     }
 
     /// What `fd` is registered for (`Interest::NONE` when not registered).
@@ -264,6 +281,37 @@ mod tests {
         assert!(r.set_interest(fd2, Interest::BOTH).is_err());
         r.forget(fd2);
         drop(file);
+    }
+
+    /// Closes `fd` and opens a pipe whose read end takes the same number;
+    /// returns (read end, write end).
+    fn reuse_number_for_pipe(fd: OwnedFd) -> (OwnedFd, OwnedFd) {
+        let raw = fd.as_raw_fd();
+        let (rd, wr) = pipe();
+        // SAFETY: both are open fds owned by this test; dup2 atomically
+        // closes `raw`'s old file, whose OwnedFd is forgotten first.
+        let rc = unsafe { libc::dup2(rd.as_raw_fd(), fd.into_raw_fd()) };
+        assert_eq!(rc, raw);
+        drop(rd);
+        (owned(raw), wr)
+    }
+
+    #[test]
+    fn renewed_interest_reaches_the_file_that_reused_the_number() {
+        let mut r = Reactor::new().unwrap();
+        let (a, _b) = socketpair();
+        let fd = a.as_raw_fd();
+        r.set_interest(fd, Interest::READABLE).unwrap();
+        let (rd, wr) = reuse_number_for_pipe(a);
+        sys::write(wr.as_raw_fd(), b"x").unwrap();
+        // The kernel dropped the old file's registration; the map did not.
+        assert!(poll(&r).is_empty());
+        r.set_interest(fd, Interest::READABLE).unwrap();
+        assert!(poll(&r).is_empty(), "unchanged interest makes no syscall");
+        r.renew_interest(fd, Interest::READABLE).unwrap();
+        assert_eq!(poll(&r).len(), 1);
+        assert_eq!(r.interest(fd), Interest::READABLE);
+        drop(rd);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::{IntoRawFd, RawFd};
 use std::ptr;
 
+use super::fd_owner::FdOwner;
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise_io, raise_static, PyResult, Raised};
 use super::type_object::{ffi_edge, new_type, visit_slots};
@@ -22,6 +23,11 @@ pub struct AcceptorObject {
     ob_base: PyObject,
     on_connection: *mut PyObject,
     on_resource_error: *mut PyObject,
+    /// The listening socket object (null when made from a bare fd number):
+    /// accepting stops once it no longer holds `fd`, so a socket closed
+    /// behind the server's back never accepts for whoever reuses the number.
+    sock: *mut PyObject,
+    sock_fd_owner: FdOwner,
     fd: RawFd,
     backlog: usize,
 }
@@ -38,8 +44,16 @@ fn is_resource_error(errno: i32) -> bool {
 /// One readable event of the listening socket.
 fn accept_ready(obj: *mut AcceptorObject) -> PyResult<()> {
     // SAFETY: obj is a live Acceptor (the caller holds a reference).
-    let (fd, backlog) = unsafe { ((*obj).fd, (*obj).backlog) };
+    let backlog = unsafe { (*obj).backlog };
     for _ in 0..backlog.max(1) {
+        // SAFETY: as above; sock is null or the acceptor's own reference.
+        // Checked on every round: on_connection may close the socket.
+        let fd = unsafe {
+            match (*obj).sock {
+                sock if sock.is_null() => (*obj).fd,
+                sock => (*obj).sock_fd_owner.checked(sock, (*obj).fd),
+            }
+        };
         match sys::accept(fd) {
             Ok(conn) => {
                 let conn = conn.into_raw_fd();
@@ -102,7 +116,8 @@ unsafe extern "C" fn tp_new(
                     c"Acceptor(fd, backlog, on_connection, on_resource_error)",
                 ));
             }
-            let fd = super::args::fileobj_to_fd(PyTuple_GET_ITEM(args, 0))?;
+            let fileobj = PyTuple_GET_ITEM(args, 0);
+            let fd = super::args::fileobj_to_fd(fileobj)?;
             let backlog = PyLong_AsSsize_t(PyTuple_GET_ITEM(args, 1));
             if backlog == -1 && !PyErr_Occurred().is_null() {
                 return Err(Raised);
@@ -111,6 +126,10 @@ unsafe extern "C" fn tp_new(
             let obj = Owned::from_new(alloc(tp, 0))?;
             let a = obj.as_ptr().cast::<AcceptorObject>();
             (*a).fd = fd;
+            if PyLong_Check(fileobj) == 0 {
+                (*a).sock = Owned::from_borrowed(fileobj).into_ptr();
+                (*a).sock_fd_owner = FdOwner::of(fileobj);
+            }
             (*a).backlog = backlog.max(1) as usize;
             (*a).on_connection = Owned::from_borrowed(PyTuple_GET_ITEM(args, 2)).into_ptr();
             (*a).on_resource_error = Owned::from_borrowed(PyTuple_GET_ITEM(args, 3)).into_ptr();
@@ -124,7 +143,7 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
     // SAFETY: the GC passes a live object; each slot is null or owned.
     unsafe {
         visit_slots(
-            &[(*obj).on_connection, (*obj).on_resource_error],
+            &[(*obj).on_connection, (*obj).on_resource_error, (*obj).sock],
             visit,
             arg,
         )
@@ -137,6 +156,7 @@ unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
     unsafe {
         clear_slot(&mut (*obj).on_connection);
         clear_slot(&mut (*obj).on_resource_error);
+        clear_slot(&mut (*obj).sock);
     }
     0
 }

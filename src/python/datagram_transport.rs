@@ -31,8 +31,8 @@ use super::raised::{self, raise, raise_static, PyResult, Raised};
 use super::read_buffer::{recvfrom_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, fd, Buffered, FlowControl, Kind, ObjectSlot, SocketKind,
-    TransportRef,
+    self as kit, call_protocol, core, owned_fd, Buffered, FlowControl, Kind, ObjectSlot,
+    SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::core::interest::Direction;
@@ -245,7 +245,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
         return Ok(());
     }
     let received = if st.native_addresses {
-        match recvfrom_bytes(fd(slf)) {
+        match recvfrom_bytes(owned_fd(slf)) {
             Err(e) if sys::would_block(&e) => return Ok(()),
             Err(e) => Err(Failure::Os(raised::io_exception(&e).ok_or(Raised)?)),
             Ok(Ok((data, addr))) => match address::to_python(&addr) {
@@ -341,10 +341,14 @@ fn with_bytes<T>(data: *mut PyObject, f: impl FnOnce(&[u8]) -> T) -> PyResult<T>
 fn send_one(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyResult<Sent> {
     let st = state(slf);
     let io_result = if st.connected {
-        with_bytes(data, |buf| sys::send(fd(slf), buf))
+        let fd = owned_fd(slf);
+        with_bytes(data, |buf| sys::send(fd, buf))
     } else if st.native_addresses {
         match address::from_python(st.family, addr) {
-            Ok(Some(sockaddr)) => with_bytes(data, |buf| sys::sendto(fd(slf), buf, &sockaddr)),
+            Ok(Some(sockaddr)) => {
+                let fd = owned_fd(slf);
+                with_bytes(data, |buf| sys::sendto(fd, buf, &sockaddr))
+            }
             Ok(None) => return python_sendto(slf, data, addr),
             Err(Raised) => Err(Raised),
         }

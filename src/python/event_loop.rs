@@ -40,7 +40,7 @@ struct LoopState {
     task_factory: RefCell<Option<Owned>>,
     /// fds of this loop's live native transports: `sock_*` only asks
     /// `_ensure_fd_no_transport` about these.
-    transport_fds: RefCell<std::collections::HashSet<RawFd>>,
+    transport_fds: RefCell<std::collections::HashMap<RawFd, usize>>,
 }
 
 pub static mut LOOP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -83,17 +83,30 @@ impl LoopObject {
         }
     }
 
+    /// Counted: a transport whose socket was closed behind its back may
+    /// still be alive beside the new one that reuses its fd number.
     pub fn remember_transport_fd(&self, fd: RawFd) {
-        self.state().transport_fds.borrow_mut().insert(fd);
+        *self
+            .state()
+            .transport_fds
+            .borrow_mut()
+            .entry(fd)
+            .or_default() += 1;
     }
 
     pub fn forget_transport_fd(&self, fd: RawFd) {
-        self.state().transport_fds.borrow_mut().remove(&fd);
+        let mut fds = self.state().transport_fds.borrow_mut();
+        if let Some(count) = fds.get_mut(&fd) {
+            *count -= 1;
+            if *count == 0 {
+                fds.remove(&fd);
+            }
+        }
     }
 
     /// Whether a native transport of this loop may own `fd`.
     pub fn may_have_transport(&self, fd: RawFd) -> bool {
-        self.state().transport_fds.borrow().contains(&fd)
+        self.state().transport_fds.borrow().contains_key(&fd)
     }
 
     /// `_check_closed()`, for the adapter's other types.
@@ -828,7 +841,7 @@ unsafe extern "C" fn loop_new(
                 thread_id: Cell::new(None),
                 slow_callback_duration: Cell::new(0.1),
                 task_factory: RefCell::new(None),
-                transport_fds: RefCell::new(std::collections::HashSet::new()),
+                transport_fds: RefCell::new(std::collections::HashMap::new()),
             });
             (*obj.as_ptr().cast::<LoopObject>()).state = Box::into_raw(state);
             Ok(obj)

@@ -34,6 +34,11 @@ pub struct HandleObject {
     pub cancelled: bool,
     /// A `TimerHandle` still in the loop's timer heap.
     pub scheduled: bool,
+    /// `context` is the handle's own copy of the caller's context, left
+    /// untracked by the GC while only the handle can reach it. Whatever the
+    /// caller passed as `context=` (any object) is never tracked, untracked
+    /// or traversed on its behalf: that is its owner's business.
+    pub own_context: bool,
 }
 
 pub static mut HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -109,7 +114,7 @@ impl HandleRef {
                 return visit(obj.cast(), arg);
             }
             let context = (*obj).context;
-            if !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
+            if (*obj).own_context && !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
                 if let Some(traverse) = (*Py_TYPE(context)).tp_traverse {
                     let rc = traverse(context, visit, arg);
                     if rc != 0 {
@@ -154,7 +159,8 @@ impl HandleRef {
         // SAFETY: callers pass borrowed live references and hold the GIL.
         // Every field is initialized before the object is tracked by the GC.
         unsafe {
-            let context = if context.is_null() || context == Py_None() {
+            let own_context = context.is_null() || context == Py_None();
+            let context = if own_context {
                 // Our private copy: like the handle, it is left to the loop's
                 // traverse while nobody else can reach it (see `HandleRef`).
                 let copy = Owned::from_new(PyContext_CopyCurrent())?;
@@ -198,6 +204,7 @@ impl HandleRef {
             ptr::addr_of_mut!((*obj).when).write(when);
             ptr::addr_of_mut!((*obj).cancelled).write(false);
             ptr::addr_of_mut!((*obj).scheduled).write(false);
+            ptr::addr_of_mut!((*obj).own_context).write(own_context);
             let handle = HandleRef(Owned::from_new(obj.cast())?);
             if LoopObject::from_ptr(loop_).debug() {
                 let tb = call_support(&names::S_SOURCE_TRACEBACK, &[])?;
@@ -259,10 +266,11 @@ impl Schedulable for HandleRef {
 /// Hands the handle's private context copy back to the cyclic GC: it is
 /// about to be reachable from somewhere other than its untracked handle.
 fn track_context(obj: *mut HandleObject) {
-    // SAFETY: obj is live; the slot is null or a live context; GIL held.
+    // SAFETY: obj is live; the slot is null or a live object; GIL held.
+    // Only our own copy (a Context, a GC type) is ever tracked here.
     unsafe {
         let context = (*obj).context;
-        if !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
+        if (*obj).own_context && !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
             PyObject_GC_Track(context.cast());
         }
     }

@@ -5,6 +5,7 @@ mod address;
 mod args;
 mod datagram_transport;
 mod event_loop;
+mod fd_owner;
 mod handle;
 mod loop_dispatcher;
 mod names;
@@ -35,7 +36,14 @@ unsafe extern "C" fn register_support(
     Owned::none().into_ptr()
 }
 
-static mut MODULE_METHODS: [PyMethodDef; 2] = [
+unsafe extern "C" fn fd_fields_recognised(
+    _module: *mut PyObject,
+    _: *mut PyObject,
+) -> *mut PyObject {
+    handle::bool_object(fd_owner::fields_recognised()).into_ptr()
+}
+
+static mut MODULE_METHODS: [PyMethodDef; 3] = [
     PyMethodDef {
         ml_name: c"_register_support".as_ptr(),
         ml_meth: PyMethodDefPointer {
@@ -44,6 +52,14 @@ static mut MODULE_METHODS: [PyMethodDef; 2] = [
         ml_flags: METH_O,
         ml_doc: c"Called by zloop._support at import: the Python helpers of the cold paths."
             .as_ptr(),
+    },
+    PyMethodDef {
+        ml_name: c"_fd_fields_recognised".as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: fd_fields_recognised,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: c"Whether socket and FileIO fds are checked without a fileno() call.".as_ptr(),
     },
     PyMethodDef::zeroed(),
 ];
@@ -72,6 +88,7 @@ fn init_module() -> PyResult<Owned> {
     // SAFETY: the module definition is a static used only here, once.
     let module = unsafe { Owned::from_new(PyModule_Create(ptr::addr_of_mut!(MODULE_DEF)))? };
     names::init()?;
+    fd_owner::init()?;
     add_type(&module, c"Handle", handle::ready()?)?;
     add_type(&module, c"TimerHandle", timer_handle::ready()?)?;
     add_type(&module, c"Loop", event_loop::ready()?)?;

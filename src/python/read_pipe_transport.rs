@@ -62,7 +62,7 @@ pub fn on_readable(p: &TransportRef) -> PyResult<()> {
 }
 
 fn read_ready(slf: *mut PyObject) -> PyResult<()> {
-    let bytes = match read_bytes(common::fd(slf), MAX_READ) {
+    let bytes = match read_bytes(common::owned_fd(slf), MAX_READ) {
         Ok(bytes) => bytes?,
         Err(e) if sys::would_block(&e) => return Ok(()),
         Err(e) => {

@@ -15,6 +15,7 @@ use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
 use super::event_loop::{release_io, unwatch_fd, LoopObject};
+use super::fd_owner::FdOwner;
 use super::names;
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise_io, PyResult, Raised};
@@ -53,6 +54,9 @@ pub struct SockOpObject {
     future: *mut PyObject,
     /// RecvInto: the buffer; Connect: the address.
     target: *mut PyObject,
+    /// The socket object: the fd is used only while it still holds it.
+    sock: *mut PyObject,
+    sock_fd_owner: FdOwner,
     /// The op is among the future's done callbacks.
     is_done_callback: bool,
     /// Registered with the engine as the fd's reader or writer.
@@ -66,6 +70,7 @@ pub static mut SOCK_OP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 fn new_op(
     lp: *mut PyObject,
     future: *mut PyObject,
+    sock: *mut PyObject,
     target: *mut PyObject,
     fd: RawFd,
     work: Work,
@@ -82,6 +87,8 @@ fn new_op(
         } else {
             Owned::from_borrowed(target).into_ptr()
         };
+        (*op).sock = Owned::from_borrowed(sock).into_ptr();
+        (*op).sock_fd_owner = FdOwner::of(sock);
         (*op).is_done_callback = false;
         (*op).registered = false;
         (*op).fd = fd;
@@ -122,11 +129,14 @@ fn recv_into(fd: RawFd, target: *mut PyObject) -> PyResult<std::io::Result<usize
 /// The op's socket became ready.
 fn run(op: *mut SockOpObject) -> PyResult<()> {
     // SAFETY: op is live (the caller holds a reference); fields set at creation.
-    let (future, target, fd, work) =
-        unsafe { ((*op).future, (*op).target, (*op).fd, &*(*op).work) };
+    let (future, target, work) = unsafe { ((*op).future, (*op).target, &*(*op).work) };
     if future_done(future)? {
         return Ok(());
     }
+    // A socket closed since (its number perhaps reused) fails with EBADF,
+    // as asyncio's retry through the socket object does.
+    // SAFETY: op is live; sock is the op's own reference.
+    let fd = unsafe { (*op).sock_fd_owner.checked((*op).sock, (*op).fd) };
     let outcome = {
         let mut work = work.borrow_mut();
         attempt(&mut work, fd, target)?
@@ -306,6 +316,7 @@ pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
         lp,
         future.as_ptr(),
         *sock,
+        *sock,
         fd,
         Work::Call {
             method,
@@ -361,7 +372,7 @@ pub fn sock_connect(
         return Err(raise_io(&std::io::Error::from_raw_os_error(errno)));
     }
     let future = create_future(lp)?;
-    let op = new_op(lp, future.as_ptr(), address, fd, Work::Connect)?;
+    let op = new_op(lp, future.as_ptr(), sock, address, fd, Work::Connect)?;
     wait_for(lp, &future, fd, op, Direction::Write)
 }
 
@@ -471,6 +482,7 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
     let op = new_op(
         lp,
         future.as_ptr(),
+        sock,
         null_mut(),
         fd,
         Work::Recv(size.min(MAX_READ)),
@@ -492,7 +504,7 @@ pub fn sock_recv_into(
         Err(e) => return Err(raise_io(&e)),
     }
     let future = create_future(lp)?;
-    let op = new_op(lp, future.as_ptr(), buf, fd, Work::RecvInto)?;
+    let op = new_op(lp, future.as_ptr(), sock, buf, fd, Work::RecvInto)?;
     wait_for(lp, &future, fd, op, Direction::Read)
 }
 
@@ -531,6 +543,7 @@ pub fn sock_sendall(
     let op = new_op(
         lp,
         future.as_ptr(),
+        sock,
         null_mut(),
         fd,
         Work::SendAll(bytes, Cell::new(0)),
@@ -552,7 +565,11 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
     // work (set at creation, freed only by dealloc) is visited only when not
     // borrowed (skipping it then under-reports, which is safe).
     unsafe {
-        let rc = visit_slots(&[(*op).loop_, (*op).future, (*op).target], visit, arg);
+        let rc = visit_slots(
+            &[(*op).loop_, (*op).future, (*op).target, (*op).sock],
+            visit,
+            arg,
+        );
         if rc != 0 || (*op).work.is_null() {
             return rc;
         }
@@ -572,6 +589,7 @@ unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
         clear_slot(&mut (*op).loop_);
         clear_slot(&mut (*op).future);
         clear_slot(&mut (*op).target);
+        clear_slot(&mut (*op).sock);
     }
     0
 }

@@ -23,7 +23,7 @@ use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use super::read_buffer::{recv_bytes, MAX_READ};
 use super::ready_item::ReadyItem;
 use super::transport_kit::{
-    self as kit, call_protocol, core, debug_log, fd, in_context, Buffered, FlowControl, Kind,
+    self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
     ObjectSlot, SocketKind, TransportRef,
 };
 use super::type_object::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
@@ -195,7 +195,7 @@ fn fatal_os_error(slf: *mut PyObject, err: &io::Error, message: &CStr) -> PyResu
 // --- reading -----------------------------------------------------------------
 
 fn read_bytes(slf: *mut PyObject) -> PyResult<()> {
-    let bytes = match recv_bytes(fd(slf), MAX_READ) {
+    let bytes = match recv_bytes(owned_fd(slf), MAX_READ) {
         Ok(bytes) => bytes?,
         Err(e) if sys::would_block(&e) => return Ok(()),
         Err(e) => return fatal_os_error(slf, &e, c"Fatal read error on socket transport"),
@@ -236,10 +236,11 @@ fn read_into_protocol_buffer(slf: *mut PyObject) -> PyResult<()> {
         );
         return protocol_failed(slf, c"Fatal error: protocol.get_buffer() call failed.");
     }
+    let fd = owned_fd(slf);
     // SAFETY: the view is a writable region of view.len bytes until released.
     let received = unsafe {
         let region = std::slice::from_raw_parts_mut(view.buf.cast::<u8>(), view.len as usize);
-        let r = sys::recv(fd(slf), region);
+        let r = sys::recv(fd, region);
         PyBuffer_Release(&mut view);
         r
     };
@@ -342,7 +343,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     }
     let mut sent = 0;
     if st.queue.borrow().is_empty() {
-        match sys::send(fd(slf), chunk.as_ref()) {
+        match sys::send(owned_fd(slf), chunk.as_ref()) {
             Ok(n) if n == chunk.as_ref().len() => return Ok(()),
             Ok(n) => sent = n,
             Err(e) if sys::would_block(&e) => {}
@@ -403,7 +404,8 @@ fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
 /// Sends what is queued (one gathered write), as asyncio's `_write_sendmsg`.
 fn flush(slf: *mut PyObject) -> PyResult<()> {
     let st = state(slf);
-    let result = st.queue.borrow_mut().send_to(fd(slf));
+    let fd = owned_fd(slf);
+    let result = st.queue.borrow_mut().send_to(fd);
     match result {
         Err(e) if sys::would_block(&e) => Ok(()),
         Err(e) => {
@@ -422,7 +424,7 @@ fn flush(slf: *mut PyObject) -> PyResult<()> {
             if core(slf).closing.get() {
                 connection_lost(slf, null_mut())
             } else if st.eof.get() {
-                sys::shutdown_write(fd(slf)).map_err(|e| raise_io(&e))
+                sys::shutdown_write(owned_fd(slf)).map_err(|e| raise_io(&e))
             } else {
                 Ok(())
             }
@@ -527,7 +529,7 @@ noargs!(m_write_eof, |slf| {
     }
     st.eof.set(true);
     if st.queue.borrow().is_empty() {
-        sys::shutdown_write(fd(slf)).map_err(|e| raise_io(&e))?;
+        sys::shutdown_write(owned_fd(slf)).map_err(|e| raise_io(&e))?;
     }
     Ok(Owned::none())
 });

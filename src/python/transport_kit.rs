@@ -17,7 +17,8 @@ use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
 use super::args::{keyword_args, utf8};
-use super::event_loop::LoopObject;
+use super::event_loop::{release_io, LoopObject};
+use super::fd_owner::FdOwner;
 use super::handle::bool_object;
 use super::names::{self, call_support};
 use super::owned::{clear_slot, Owned};
@@ -54,6 +55,8 @@ pub struct Slots {
 #[repr(C)]
 pub struct Core {
     pub fd: Cell<RawFd>,
+    /// How to ask the socket or pipe object whether it still holds `fd`.
+    pub fd_owner: Cell<FdOwner>,
     pub closing: Cell<bool>,
     /// `pause_reading()` was called (reading transports).
     pub paused: Cell<bool>,
@@ -117,10 +120,15 @@ pub unsafe fn state<'a, S>(slf: *mut PyObject) -> &'a S {
     unsafe { &*(*slf.cast::<TransportObject<S>>()).state }
 }
 
-/// The transport's fd.
+/// The transport's fd for a syscall: -1 (so the call fails with EBADF, as
+/// asyncio's call through a closed socket object does) once the socket or
+/// pipe object no longer holds it, e.g. closed behind the transport's back,
+/// its number perhaps already reused by another connection. `FdOwner` may
+/// run Python code: call this before borrowing the transport's state.
 #[inline]
-pub fn fd(slf: *mut PyObject) -> RawFd {
-    core(slf).fd.get()
+pub fn owned_fd(slf: *mut PyObject) -> RawFd {
+    let c = core(slf);
+    c.fd_owner.get().checked(io_object(slf), c.fd.get())
 }
 
 /// The socket or pipe object, null once closed.
@@ -222,6 +230,7 @@ pub fn alloc<S: Kind>(
         let o = obj.as_ptr().cast::<TransportObject<S>>();
         (*o).state = Box::into_raw(Box::new(state));
         (*o).core.fd.set(fd);
+        (*o).core.fd_owner.set(FdOwner::of(io));
         let s = &mut (*o).slots;
         s.loop_ = Owned::from_borrowed(lp).into_ptr();
         s.io = Owned::from_borrowed(io).into_ptr();
@@ -360,6 +369,13 @@ pub fn register(
     let Some(lp) = loop_of(slf) else {
         return Ok(());
     };
+    let fd = core(slf).fd.get();
+    if !io_object(slf).is_null() && owned_fd(slf) != fd {
+        // The object was closed behind our back and the number may name
+        // another connection now: never watch it on our behalf. EBADF is
+        // what asyncio's selector says for a number no longer open.
+        return Err(raise_io(&std::io::Error::from_raw_os_error(libc::EBADF)));
+    }
     // SAFETY: the slot holds null or an owned Context; the copy is owned.
     unsafe {
         let copy = Owned::from_new(PyContext_CopyCurrent())?;
@@ -367,7 +383,6 @@ pub fn register(
         clear_slot(slot);
         *slot = copy.into_ptr();
     }
-    let fd = core(slf).fd.get();
     // SAFETY: slf is live.
     let item = make(TransportRef(unsafe { Owned::from_borrowed(slf) }));
     let result = {
@@ -377,8 +392,9 @@ pub fn register(
     match result {
         Ok(replaced) => {
             flag.set(true);
-            drop(replaced);
-            Ok(())
+            // Whoever watched the fd before learns it no longer does, so it
+            // never unregisters the fd from under us later.
+            replaced.map_or(Ok(()), release_io)
         }
         Err((err, item)) => {
             drop(item);

@@ -125,7 +125,8 @@ pub fn on_peer_closed(p: &TransportRef) -> PyResult<()> {
 
 fn write_ready(slf: *mut PyObject) -> PyResult<()> {
     let s = st(slf);
-    let result = s.queue.borrow_mut().write_to(common::fd(slf));
+    let fd = common::owned_fd(slf);
+    let result = s.queue.borrow_mut().write_to(fd);
     match result {
         Err(e) if sys::would_block(&e) => Ok(()),
         Err(e) => {
@@ -206,7 +207,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     }
     let mut sent = 0;
     if s.queue.borrow().is_empty() {
-        match sys::write(common::fd(slf), chunk.as_ref()) {
+        match sys::write(common::owned_fd(slf), chunk.as_ref()) {
             Ok(n) if n == len => return Ok(()),
             Ok(n) => sent = n,
             Err(e) if sys::would_block(&e) => {}

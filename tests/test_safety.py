@@ -1,0 +1,297 @@
+"""Misuse that must never crash the interpreter or move bytes between
+connections: foreign ``context=`` objects, and sockets or pipes closed
+behind a transport's back whose fd number the kernel hands to the next
+connection."""
+
+import asyncio
+import errno
+import gc
+import os
+import socket
+
+import pytest
+
+from socket_helpers import run, until
+
+# ------------------------------------------------------------ context=
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at", "call_soon_threadsafe"])
+def test_a_context_that_is_not_a_context_fails_the_callback_not_the_interpreter(
+        run_child, method):
+    result = run_child(f"""
+        import gc
+        loop = loop_factory()
+        seen = []
+        loop.set_exception_handler(lambda lp, ctx: seen.append(type(ctx["exception"]).__name__))
+        schedule = getattr(loop, {method!r})
+        for bad in (1.5, "s", 7, object(), (), {{}}, [None]):
+            if {method!r} == "call_later":
+                handle = schedule(0, len, "", context=bad)
+            elif {method!r} == "call_at":
+                handle = schedule(loop.time(), len, "", context=bad)
+            else:
+                handle = schedule(len, "", context=bad)
+            assert handle.get_context() is bad
+            gc.collect()
+        loop.run_until_complete(asyncio.sleep(0.01))
+        gc.collect()
+        loop.close()
+        print(seen)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(["AttributeError"] * 7)
+
+
+def test_a_foreign_context_keeps_its_own_gc_tracking(loop):
+    # An untracked object passed as context= stays untracked (only the
+    # loop's own copies of the caller's context are its business).
+    bare = ()
+    assert not gc.is_tracked(bare)
+    handle = loop.call_soon(len, "", context=bare)
+    gc.collect()
+    assert not gc.is_tracked(bare)
+    handle.cancel()
+
+
+# ------------------------------------------------------ reused fd numbers
+
+
+def off_number(sock, number):
+    """``sock``, moved off fd ``number`` if it sits there."""
+    if sock.fileno() != number:
+        return sock
+    moved = sock.dup()
+    sock.close()
+    return moved
+
+
+def reuse_number(number, new_sock):
+    """Makes ``number`` name ``new_sock``'s connection; returns it as a
+    socket object (``new_sock`` is closed)."""
+    new_sock = off_number(new_sock, number)
+    os.dup2(new_sock.fileno(), number)
+    reused = socket.socket(new_sock.family, new_sock.type, fileno=number)
+    new_sock.close()
+    return reused
+
+
+class Recording(asyncio.Protocol):
+    def __init__(self):
+        self.received = []
+        self.lost = None
+        self.lost_called = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.received.append(data)
+
+    def eof_received(self):
+        return True
+
+    def connection_lost(self, exc):
+        self.lost_called = True
+        self.lost = exc
+
+
+def new_pair_on_number(number, *args):
+    """A connected pair whose first socket holds fd ``number``."""
+    first, second = socket.socketpair(*args)
+    second = off_number(second, number)
+    return reuse_number(number, first), second
+
+
+def test_writes_after_the_socket_closed_behind_the_transport_fail_with_ebadf(loop):
+    a, a_peer = socket.socketpair()
+    transport, proto = run(loop, loop.create_unix_connection(Recording, sock=a))
+    number = a.fileno()
+    a.close()
+    b, b_peer = new_pair_on_number(number)
+    b_peer.setblocking(False)
+    try:
+        transport.write(b"SECRET-FOR-A")
+        run(loop, until(lambda: proto.lost_called))
+        assert isinstance(proto.lost, OSError)
+        assert proto.lost.errno == errno.EBADF
+        with pytest.raises(BlockingIOError):
+            b_peer.recv(100)
+    finally:
+        transport.abort()
+        for s in (b, b_peer, a_peer):
+            s.close()
+
+
+def test_a_transport_never_reads_the_connection_that_reused_its_number(loop):
+    a, a_peer = socket.socketpair()
+    transport, proto = run(loop, loop.create_unix_connection(Recording, sock=a))
+    transport.pause_reading()
+    number = a.fileno()
+    a.close()
+    b, b_peer = new_pair_on_number(number)
+    b.setblocking(False)
+    try:
+        b_peer.sendall(b"FOR-B")
+        try:
+            transport.resume_reading()
+        except OSError as exc:  # zloop refuses to watch a number it lost
+            assert exc.errno == errno.EBADF
+        run(loop, asyncio.sleep(0.05))
+        assert proto.received == []
+        assert b.recv(100) == b"FOR-B"
+    finally:
+        transport.abort()
+        for s in (b, b_peer, a_peer):
+            s.close()
+
+
+def test_a_datagram_transport_never_sends_on_a_reused_number(loop):
+    a, a_peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    transport, proto = run(loop, loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, sock=a))
+    number = a.fileno()
+    a.close()
+    b, b_peer = new_pair_on_number(number, socket.AF_UNIX, socket.SOCK_DGRAM)
+    b_peer.setblocking(False)
+    try:
+        transport.sendto(b"SECRET-FOR-A")
+        run(loop, asyncio.sleep(0.02))
+        with pytest.raises(BlockingIOError):
+            b_peer.recv(100)
+    finally:
+        transport.abort()
+        for s in (b, b_peer, a_peer):
+            s.close()
+
+
+@pytest.mark.parametrize("loop_factory", [
+    pytest.param("asyncio", marks=pytest.mark.xfail(
+        strict=True, reason="asyncio trusts its selector's stale key for the number: the new reader is never woken")),
+    "zloop",
+], indirect=True)
+def test_a_transport_on_a_reused_number_is_served_despite_a_stale_reader(loop):
+    a, a_peer = socket.socketpair()
+    stale = []
+    loop.add_reader(a.fileno(), stale.append, "stale")
+    number = a.fileno()
+    a.close()  # without remove_reader: the kernel forgets, the loop may not
+    b, b_peer = new_pair_on_number(number)
+    try:
+        transport, proto = run(loop, loop.connect_accepted_socket(Recording, b))
+        b_peer.sendall(b"FOR-B")
+        run(loop, until(lambda: proto.received, timeout=2))
+        assert proto.received == [b"FOR-B"]
+        assert stale == []
+        transport.close()
+    finally:
+        b_peer.close()
+        a_peer.close()
+
+
+@pytest.mark.parametrize("loop_factory", [
+    pytest.param("asyncio", marks=pytest.mark.xfail(
+        strict=True, reason="asyncio trusts its selector's stale key for the number: the new reader is never woken")),
+    "zloop",
+], indirect=True)
+def test_a_pending_sock_recv_never_receives_the_data_of_a_reused_number(loop):
+    a, a_peer = socket.socketpair()
+    a.setblocking(False)
+
+    async def scenario():
+        pending = asyncio.ensure_future(loop.sock_recv(a, 100))
+        await asyncio.sleep(0.01)
+        number = a.fileno()
+        a.close()
+        b, b_peer = new_pair_on_number(number)
+        b.setblocking(False)
+        got = asyncio.get_running_loop().create_future()
+        loop.add_reader(b, lambda: got.done() or got.set_result(b.recv(100)))
+        b_peer.sendall(b"FOR-B")
+        try:
+            assert await asyncio.wait_for(got, 2) == b"FOR-B"
+            assert not pending.done()
+        finally:
+            loop.remove_reader(b)
+            pending.cancel()
+            b.close()
+            b_peer.close()
+
+    try:
+        run(loop, scenario())
+    finally:
+        a_peer.close()
+
+
+def pipe_on_number(number, end):
+    """A new pipe (read fd, write fd) whose ``end`` (0: read, 1: write)
+    takes fd ``number``."""
+    fds = list(os.pipe())
+    for i in (0, 1):
+        if fds[i] == number and i != end:
+            fds[i] = os.dup(fds[i])
+    if fds[end] != number:
+        os.dup2(fds[end], number)
+        os.close(fds[end])
+        fds[end] = number
+    return fds
+
+
+@pytest.mark.parametrize("loop_factory", [
+    pytest.param("asyncio", marks=pytest.mark.xfail(
+        strict=True, reason="asyncio's pipe transports write to the bare fd number")),
+    "zloop",
+], indirect=True)
+def test_a_write_pipe_never_writes_to_a_reused_number(loop):
+    r, w = os.pipe()
+    pipe = open(w, "wb", buffering=0)
+    transport, proto = run(loop, loop.connect_write_pipe(Recording, pipe))
+    number = pipe.fileno()
+    pipe.close()
+    new_r, new_w = pipe_on_number(number, 1)
+    os.set_blocking(new_r, False)
+    try:
+        transport.write(b"SECRET-FOR-A")
+        run(loop, asyncio.sleep(0.02))
+        with pytest.raises(BlockingIOError):
+            os.read(new_r, 100)
+    finally:
+        transport.close()
+        os.close(new_r)
+        os.close(new_w)
+        os.close(r)
+
+
+@pytest.mark.parametrize("loop_factory", [
+    pytest.param("asyncio", marks=pytest.mark.xfail(
+        strict=True, reason="asyncio's pipe transports read the bare fd number")),
+    "zloop",
+], indirect=True)
+def test_a_read_pipe_never_reads_a_reused_number(loop):
+    r, w = os.pipe()
+    pipe = open(r, "rb", buffering=0)
+    transport, proto = run(loop, loop.connect_read_pipe(Recording, pipe))
+    transport.pause_reading()
+    number = pipe.fileno()
+    pipe.close()
+    _, new_w = pipe_on_number(number, 0)
+    try:
+        os.write(new_w, b"FOR-B")
+        try:
+            transport.resume_reading()
+        except OSError as exc:
+            assert exc.errno == errno.EBADF
+        run(loop, asyncio.sleep(0.02))
+        assert proto.received == []
+        assert os.read(number, 100) == b"FOR-B"
+    finally:
+        transport.close()
+        os.close(number)
+        os.close(new_w)
+        os.close(w)
+
+
+def test_native_fd_checks_read_the_objects_without_calling_them(zloop):
+    from zloop import _zloop
+
+    assert _zloop._fd_fields_recognised()
