@@ -295,3 +295,75 @@ def test_native_fd_checks_read_the_objects_without_calling_them(zloop):
     from zloop import _zloop
 
     assert _zloop._fd_fields_recognised()
+
+
+# ------------------------------------------------------------------ fork
+
+FORK_SCENARIO = """
+import socket
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def data_received(self, data):
+        self.transport.write(data)
+
+async def round_trip(port_or_pair, payload):
+    reader, writer = port_or_pair
+    writer.write(payload)
+    got = await asyncio.wait_for(reader.readexactly(len(payload)), 5)
+    return got == payload
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    before = await asyncio.open_connection("127.0.0.1", port)
+    assert await round_trip(before, b"before")
+    pid = os.fork()
+    if pid == 0:
+        # The child: a fresh loop of its own works; then it unwinds through
+        # the inherited loop's asyncio.run, which closes that loop.
+        asyncio.events._set_running_loop(None)
+        async def child_main():
+            await asyncio.sleep(0.01)
+            return 42
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            assert runner.run(child_main()) == 42
+        raise SystemExit(7)
+    try:
+        # An executor thread's result reaches us through the loop's waker.
+        _, status = await asyncio.wait_for(
+            loop.run_in_executor(None, os.waitpid, pid, 0), 5)
+        assert os.waitstatus_to_exitcode(status) == 7, status
+        assert await round_trip(before, b"after")
+        after = await asyncio.open_connection("127.0.0.1", port)
+        assert await round_trip(after, b"new connection")
+        woken = loop.create_future()
+        threading.Timer(0.05, loop.call_soon_threadsafe, (woken.set_result, 1)).start()
+        assert await asyncio.wait_for(woken, 5) == 1
+        print("SERVING")
+    except asyncio.TimeoutError:
+        # Shutting the executor down would hang on the same lost wake-ups.
+        print("HUNG", flush=True)
+        os._exit(1)
+    finally:
+        for _, writer in [before]:
+            writer.close()
+        server.close()
+
+with asyncio.Runner(loop_factory=loop_factory) as runner:
+    runner.run(main())
+"""
+
+
+@pytest.mark.parametrize("loop_factory", [
+    pytest.param("asyncio", marks=pytest.mark.xfail(
+        strict=True, reason="asyncio's close() in the child unregisters the shared "
+                            "self-pipe from the parent's epoll")),
+    "zloop",
+], indirect=True)
+def test_a_fork_child_closing_its_inherited_loop_leaves_the_parent_serving(run_child):
+    result = run_child(FORK_SCENARIO, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["SERVING"], result.stdout + result.stderr

@@ -37,6 +37,10 @@ pub struct Engine<T: Schedulable + Clone> {
     stopping: bool,
     sleeping: bool,
     clock_resolution: f64,
+    /// `sys::fork_count()` when the epoll instance and eventfd were made.
+    forks_seen: u64,
+    /// Watchers let go of after a fork, for the caller to drop.
+    orphans: Vec<T>,
 }
 
 impl<T: Schedulable + Clone> Engine<T> {
@@ -55,7 +59,46 @@ impl<T: Schedulable + Clone> Engine<T> {
             stopping: false,
             sleeping: false,
             clock_resolution: sys::clock_resolution(),
+            forks_seen: sys::fork_count(),
+            orphans: Vec::new(),
         })
+    }
+
+    /// In a `fork()` child, the epoll instance and the eventfd are still the
+    /// parent's: a DEL would unregister the parent's connections, a poll
+    /// would race it for their readiness, and draining the eventfd would eat
+    /// its wake-ups. So the child's engine takes an epoll instance and an
+    /// eventfd of its own, and lets go of every inherited watcher (kept in
+    /// `orphans` for the caller to drop): the inherited transports, sharing
+    /// their sockets with the parent, are never read or flushed here.
+    /// Timers and callbacks carry on.
+    fn leave_parent_after_fork(&mut self) {
+        let forks = sys::fork_count();
+        if forks == self.forks_seen {
+            return;
+        }
+        self.forks_seen = forks;
+        if self.reactor.fd() < 0 {
+            return; // closed before the fork
+        }
+        for (_, slot) in self.slots.drain() {
+            self.orphans.extend(slot.reader);
+            self.orphans.extend(slot.writer);
+        }
+        let fresh = self.reactor.replace_after_fork().and_then(|()| {
+            let waker = Waker::new()?;
+            self.reactor.set_interest(waker.fd(), Interest::READABLE)?;
+            Ok(waker)
+        });
+        match fresh {
+            Ok(waker) => self.waker = waker,
+            // Out of fds: the engine fails its next poll with EBADF rather
+            // than share the parent's objects.
+            Err(_) => {
+                self.reactor.close();
+                self.waker.close();
+            }
+        }
     }
 
     /// The loop's clock (`time.monotonic()`).
@@ -121,6 +164,7 @@ impl<T: Schedulable + Clone> Engine<T> {
     }
 
     fn set_io(&mut self, fd: RawFd, item: T, reader: bool) -> Result<Option<T>, (io::Error, T)> {
+        self.leave_parent_after_fork();
         if fd == self.waker.fd() {
             return Err((io::Error::from_raw_os_error(libc::EEXIST), item));
         }
@@ -191,6 +235,7 @@ impl<T: Schedulable + Clone> Engine<T> {
 
     /// Removes and returns `fd`'s reader, updating epoll.
     pub fn remove_reader(&mut self, fd: RawFd) -> Option<T> {
+        self.leave_parent_after_fork();
         let old = self.slots.get_mut(&fd)?.reader.take()?;
         self.sync_interest(fd);
         Some(old)
@@ -198,6 +243,7 @@ impl<T: Schedulable + Clone> Engine<T> {
 
     /// Removes and returns `fd`'s writer, updating epoll.
     pub fn remove_writer(&mut self, fd: RawFd) -> Option<T> {
+        self.leave_parent_after_fork();
         let old = self.slots.get_mut(&fd)?.writer.take()?;
         self.sync_interest(fd);
         Some(old)
@@ -308,7 +354,9 @@ impl<T: Schedulable + Clone> Engine<T> {
     }
 
     pub fn take_all(&mut self) -> Vec<T> {
-        let mut all = self.ready.take_all();
+        self.leave_parent_after_fork();
+        let mut all = mem::take(&mut self.orphans);
+        all.extend(self.ready.take_all());
         all.extend(self.timers.take_all());
         for (fd, slot) in self.slots.drain() {
             self.reactor.forget(fd);
@@ -369,7 +417,9 @@ where
     //    whatever cancelled entries remain at the top.
     let garbage = {
         let mut e = engine.borrow_mut();
+        e.leave_parent_after_fork();
         let mut garbage = e.timers.take_compacted();
+        garbage.append(&mut e.orphans);
         while let Some(t) = e.timers.pop_cancelled_top() {
             garbage.push(t);
         }
@@ -814,6 +864,47 @@ mod tests {
         eng.borrow_mut().push_ready(item(3));
         run_once(&eng, &mut d).unwrap();
         assert_eq!(d.log, vec![1, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_fork_child_never_touches_the_parents_epoll_or_waker() {
+        let eng = engine();
+        let (rd, wr) = pipe();
+        let fd = rd.as_raw_fd();
+        eng.borrow_mut().set_reader(fd, item(1)).unwrap();
+        sys::write(wr.as_raw_fd(), b"x").unwrap();
+        let parent_epfd = eng.borrow().reactor().fd();
+        let parent_waker = eng.borrow().waker().fd();
+        // SAFETY: the child only uses this thread's own objects, then
+        // _exit()s without running the test harness's code.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut d = Fake::new(&eng);
+                eng.borrow_mut().push_ready(item(5));
+                run_once(&eng, &mut d).unwrap();
+                // Callbacks run; the inherited reader is let go, not polled.
+                let own = eng.borrow().reactor().fd() != parent_epfd
+                    && eng.borrow().waker().fd() != parent_waker;
+                let released = d.discarded == vec![1] && !eng.borrow().has_reader(fd);
+                drop(eng.borrow_mut().close());
+                d.log == vec![5] && own && released
+            }));
+            // SAFETY: ends the child at once, as a fork child must.
+            unsafe { libc::_exit(if ok.unwrap_or(false) { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: pid is our child; status is a writable int.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        // The parent's registration survived the child's close().
+        let mut d = Fake::new(&eng);
+        run_once(&eng, &mut d).unwrap();
+        assert_eq!(d.log, vec![1]);
+        assert!(sys::epoll_ctl(parent_epfd, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32).is_ok());
+        eng.borrow().wake_always();
+        assert!(eventfd_readable(parent_waker));
     }
 
     #[test]

@@ -140,6 +140,17 @@ impl Reactor {
         self.registered.clear();
     }
 
+    /// In a `fork()` child: lets go of the epoll instance shared with the
+    /// parent without touching its registrations (closing our copy of the
+    /// fd only drops a reference; a DEL would remove the parent's), and
+    /// starts an empty one of our own.
+    pub fn replace_after_fork(&mut self) -> io::Result<()> {
+        let own = sys::epoll_create()?;
+        self.registered.clear();
+        self.epfd = Some(own);
+        Ok(())
+    }
+
     pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
         self.registered.keys().copied()
     }

@@ -6,6 +6,8 @@
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
 
 use libc::c_int;
 
@@ -64,6 +66,27 @@ fn clock(f: unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> c_int)
     // (if it somehow did, `ts` stays zeroed, which is still initialised).
     unsafe { f(libc::CLOCK_MONOTONIC, &mut ts) };
     ts
+}
+
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork_in_child() {
+    // Async-signal-safe: a lone atomic add.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many times this process is a `fork()` child of the process that
+/// first asked (0 in the original process). Compared with the count seen
+/// when a kernel object was made, it tells whether that object is shared
+/// with a parent process.
+pub fn fork_count() -> u64 {
+    static WATCH: Once = Once::new();
+    WATCH.call_once(|| {
+        // SAFETY: registers a handler that only does an atomic add. Failure
+        // (ENOMEM) leaves forks uncounted, which is today's behaviour.
+        unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
+    });
+    FORKS.load(Ordering::Relaxed)
 }
 
 /// CLOCK_MONOTONIC in seconds, computed exactly as CPython's
