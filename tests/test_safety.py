@@ -3,9 +3,12 @@ connections: foreign ``context=`` objects, and sockets or pipes closed
 behind a transport's back whose fd number the kernel hands to the next
 connection."""
 
+import array
 import asyncio
 import errno
 import gc
+import math
+import mmap
 import os
 import socket
 
@@ -367,3 +370,226 @@ def test_a_fork_child_closing_its_inherited_loop_leaves_the_parent_serving(run_c
     result = run_child(FORK_SCENARIO, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["SERVING"], result.stdout + result.stderr
+
+
+# ------------------------------------------------- sock_* edge arguments
+
+
+def test_sock_recv_of_zero_bytes_returns_at_once(loop):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        assert run(loop, loop.sock_recv(a, 0), timeout=2) == b""
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("empty", [bytearray, lambda: memoryview(bytearray(4))[2:2]],
+                         ids=["bytearray", "memoryview"])
+def test_sock_recv_into_an_empty_buffer_returns_zero_at_once(loop, empty):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        assert run(loop, loop.sock_recv_into(a, empty()), timeout=2) == 0
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("call", [
+    lambda loop, s: loop.sock_recv(s, 5),
+    lambda loop, s: loop.sock_recv_into(s, bytearray(5)),
+    lambda loop, s: loop.sock_sendall(s, b"x"),
+    lambda loop, s: loop.sock_sendall(s, b""),
+], ids=["recv", "recv_into", "sendall", "sendall_empty"])
+def test_sock_methods_on_a_closed_socket_raise_ebadf(loop, call):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    a.close()
+    try:
+        with pytest.raises(OSError) as caught:
+            run(loop, call(loop, a), timeout=2)
+        assert caught.value.errno == errno.EBADF
+    finally:
+        b.close()
+
+
+def test_sock_recv_of_zero_bytes_from_a_closed_socket_is_empty(loop):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    a.close()
+    try:
+        assert run(loop, loop.sock_recv(a, 0), timeout=2) == b""
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("name", [
+    "_sock_recv_native", "_sock_recv_into_native", "_sock_sendall_native",
+    "_sock_connect_native", "_sock_call_native"])
+@pytest.mark.parametrize("count", [0, 1, 3, 6])
+def test_native_sock_halves_reject_a_wrong_argument_count_with_type_error(zloop, name, count):
+    loop = zloop.new_event_loop()
+    a, b = socket.socketpair()
+    try:
+        arity = 4 if name == "_sock_call_native" else 2
+        if count == arity:
+            count += 1
+        with pytest.raises(TypeError, match=rf"^{name}\(\) "):
+            getattr(loop, name)(*[a] * count)
+    finally:
+        a.close()
+        b.close()
+        loop.close()
+
+
+# ------------------------------------------- transports after loop.close()
+
+
+def stream_transport(loop):
+    a, b = socket.socketpair()
+    transport, _ = run(loop, loop.create_unix_connection(asyncio.Protocol, sock=a))
+    return transport, b
+
+
+def datagram_transport(loop):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    transport, _ = run(loop, loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=a))
+    return transport, b
+
+
+def read_pipe_transport(loop):
+    r, w = os.pipe()
+    transport, _ = run(loop, loop.connect_read_pipe(asyncio.Protocol, open(r, "rb", 0)))
+    return transport, open(w, "wb", 0)
+
+
+@pytest.mark.parametrize("make", [stream_transport, datagram_transport, read_pipe_transport])
+def test_resume_reading_after_the_loop_closed_raises_event_loop_is_closed(loop, make):
+    transport, other_end = make(loop)
+    transport.pause_reading()
+    loop.close()
+    try:
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            transport.resume_reading()
+    finally:
+        other_end.close()
+
+
+@pytest.mark.parametrize("make", [stream_transport, datagram_transport, read_pipe_transport])
+def test_close_after_the_loop_closed_raises_event_loop_is_closed(loop, make):
+    transport, other_end = make(loop)
+    loop.close()
+    try:
+        with pytest.raises(RuntimeError, match="Event loop is closed"):
+            transport.close()
+    finally:
+        other_end.close()
+
+
+# --------------------------------------------- get_buffer() returning junk
+
+JUNK_BUFFERS = {
+    # get_buffer()'s own failure: len() of it fails, or it is empty.
+    "int": (lambda: 42, "Fatal error: protocol.get_buffer() call failed.", TypeError),
+    "none": (lambda: None, "Fatal error: protocol.get_buffer() call failed.", TypeError),
+    "empty": (bytearray, "Fatal error: protocol.get_buffer() call failed.", RuntimeError),
+    # A buffer sock.recv_into() refuses: a read error.
+    "bytes": (lambda: b"abc", "Fatal read error on socket transport", TypeError),
+    "readonly": (lambda: memoryview(b"abc"), "Fatal read error on socket transport", TypeError),
+    "strided": (lambda: memoryview(bytearray(10))[::2],
+                "Fatal read error on socket transport", TypeError),
+}
+
+
+@pytest.mark.parametrize("junk", sorted(JUNK_BUFFERS))
+def test_an_unusable_get_buffer_result_is_reported_with_its_own_error(loop, errors, junk):
+    make, message, exc_type = JUNK_BUFFERS[junk]
+
+    class Junk(asyncio.BufferedProtocol):
+        lost = None
+
+        def get_buffer(self, sizehint):
+            return make()
+
+        def buffer_updated(self, nbytes):
+            raise AssertionError("no data may be delivered")
+
+        def connection_lost(self, exc):
+            self.lost = exc
+
+    a, b = socket.socketpair()
+    transport, proto = run(loop, loop.create_unix_connection(Junk, sock=a))
+    try:
+        b.send(b"hello")
+        run(loop, until(lambda: proto.lost is not None))
+        assert [(c["message"], type(c["exception"])) for c in errors] == [(message, exc_type)]
+        assert type(proto.lost) is exc_type
+    finally:
+        transport.close()
+        b.close()
+
+
+@pytest.mark.parametrize("make", [lambda: array.array("d", [0.0]), lambda: mmap.mmap(-1, 16)],
+                         ids=["array", "mmap"])
+def test_any_writable_buffer_from_get_buffer_receives_data(loop, make):
+    class Filled(asyncio.BufferedProtocol):
+        def __init__(self):
+            self.buffer = make()
+            self.count = 0
+
+        def get_buffer(self, sizehint):
+            return self.buffer
+
+        def buffer_updated(self, nbytes):
+            self.count += nbytes
+
+    a, b = socket.socketpair()
+    transport, proto = run(loop, loop.create_unix_connection(Filled, sock=a))
+    try:
+        b.send(b"hello")
+        run(loop, until(lambda: proto.count == 5))
+        assert bytes(memoryview(proto.buffer).cast("B")[:5]) == b"hello"
+    finally:
+        transport.close()
+        b.close()
+
+
+# ---------------------------------------------------- NaN and inf timers
+
+
+def test_a_lone_nan_timer_fires_at_the_next_iteration(loop):
+    fired = []
+    loop.call_later(math.nan, fired.append, "nan")
+    run(loop, asyncio.sleep(0))
+    assert fired == ["nan"]
+
+
+def test_an_infinite_timer_never_fires_nor_holds_others_back(loop):
+    fired = []
+    loop.call_later(math.inf, fired.append, "inf")
+    loop.call_later(0.01, fired.append, "a")
+    loop.call_later(0.02, fired.append, "b")
+    run(loop, asyncio.sleep(0.05))
+    assert fired == ["a", "b"]
+
+
+@pytest.mark.parametrize("loop_factory", [
+    pytest.param("asyncio", marks=pytest.mark.xfail(
+        strict=True, reason="NaN breaks heapq's ordering: asyncio fires timers out of order")),
+    "zloop",
+], indirect=True)
+def test_nan_timers_fire_at_once_and_leave_the_others_in_order(loop):
+    fired = []
+    loop.call_later(0.03, fired.append, "c")
+    loop.call_later(math.nan, fired.append, "nan1")
+    loop.call_later(0.01, fired.append, "a")
+    loop.call_later(math.inf, fired.append, "inf")
+    loop.call_later(0.02, fired.append, "b")
+    loop.call_at(math.nan, fired.append, "nan2")
+    loop.call_later(0.04, fired.append, "d")
+    run(loop, asyncio.sleep(0))
+    assert fired == ["nan1", "nan2"]
+    run(loop, asyncio.sleep(0.06))
+    assert fired == ["nan1", "nan2", "a", "b", "c", "d"]

@@ -14,10 +14,13 @@ struct Entry<T> {
 }
 
 impl<T> Entry<T> {
-    /// Heap order: earlier deadline first (`f64::total_cmp`, so NaN and
-    /// infinities are ordered too), then push order.
+    /// Heap order: earlier deadline first, then push order. A NaN deadline
+    /// is never in the future (asyncio's `when >= end` is false for it), so
+    /// it orders as `-inf`: due at once, ahead of every timer, and never
+    /// moving the others out of their order.
     fn before(&self, other: &Entry<T>) -> bool {
-        match self.deadline.total_cmp(&other.deadline) {
+        let key = |d: f64| if d.is_nan() { f64::NEG_INFINITY } else { d };
+        match key(self.deadline).total_cmp(&key(other.deadline)) {
             Ordering::Less => true,
             Ordering::Greater => false,
             Ordering::Equal => self.seq < other.seq,
@@ -304,21 +307,22 @@ mod tests {
     }
 
     #[test]
-    fn nan_and_infinities_do_not_panic() {
+    fn nan_deadlines_are_due_at_once_and_infinite_ones_never() {
         let mut h = TimerHeap::new();
         h.push(f64::NAN, item(0));
         h.push(f64::INFINITY, item(1));
         h.push(f64::NEG_INFINITY, item(2));
         h.push(1.0, item(3));
         h.push(-f64::NAN, item(4));
-        // -NaN < -inf < 1 < inf < NaN in total order.
+        h.push(0.5, item(5));
+        // Either NaN orders as -inf (then push order); the rest by deadline.
         assert!(h.peek_deadline().unwrap().is_nan());
-        // NaN counts as due (asyncio: `not nan >= end`).
-        assert_eq!(drain_ids(&mut h, 2.0), vec![4, 2, 3]);
+        assert_eq!(drain_ids(&mut h, 0.0), vec![0, 2, 4]);
+        assert_eq!(drain_ids(&mut h, 2.0), vec![5, 3]);
         assert_eq!(h.peek_deadline(), Some(f64::INFINITY));
         assert!(h.pop_due(f64::INFINITY).is_none());
         let rest: Vec<usize> = h.take_all().iter().map(|i| i.id).collect();
-        assert_eq!(rest.len(), 2);
+        assert_eq!(rest, vec![1]);
     }
 
     #[test]

@@ -139,9 +139,31 @@ pub fn utf8(obj: *mut PyObject) -> PyResult<String> {
     }
 }
 
-/// The TypeError Python raises for a missing positional argument.
+/// The TypeError Python raises for a wrong number of positional
+/// arguments: missing ones named, or too many counted.
+pub fn wrong_count(method: &str, names: &[&str], given: usize) -> Raised {
+    if given >= names.len() {
+        let takes = match names.len() {
+            1 => "1 positional argument".to_string(),
+            n => format!("{n} positional arguments"),
+        };
+        let were = if given == 1 { "was" } else { "were" };
+        // SAFETY: PyExc_TypeError is a valid exception class.
+        return raise(
+            unsafe { PyExc_TypeError },
+            &format!("{method}() takes {takes} but {given} {were} given"),
+        );
+    }
+    missing(method, names, given)
+}
+
+/// The TypeError Python raises for a missing positional argument (`given`
+/// of `names` were passed; passing all of them or more is a caller bug,
+/// answered with the too-many error rather than a panic).
 pub fn missing(method: &str, names: &[&str], given: usize) -> Raised {
-    let absent = &names[given..];
+    let Some(absent) = names.get(given..).filter(|a| !a.is_empty()) else {
+        return wrong_count(method, names, given);
+    };
     let quoted: Vec<String> = absent.iter().map(|n| format!("'{n}'")).collect();
     let list = match quoted.len() {
         1 => quoted[0].clone(),

@@ -10,7 +10,7 @@ use std::ffi::{c_int, c_void, CStr};
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::args::{self, context_keyword, missing, positional};
+use super::args::{self, context_keyword, missing, positional, wrong_count};
 use super::handle::{self, bool_object, HandleRef, HANDLE_TYPE};
 use super::loop_dispatcher::LoopDispatcher;
 use super::names;
@@ -614,7 +614,7 @@ macro_rules! two_arg_method {
                 // SAFETY: fastcall arguments straight from CPython.
                 let args = unsafe { positional(argv, n) };
                 if args.len() != 2 {
-                    return Err(missing($python_name, &[$a, $b], args.len().min(2)));
+                    return Err(wrong_count($python_name, &[$a, $b], args.len()));
                 }
                 $body(slf, args[0], args[1])
             })

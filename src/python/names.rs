@@ -54,6 +54,7 @@ interned! {
     S_RUN_FOREVER_SETUP = c"_run_forever_setup";
     S_RUN_FOREVER_CLEANUP = c"_run_forever_cleanup";
     S_FILENO = c"fileno";
+    S_RECV_INTO = c"recv_into";
     S_HANDLE_REPR = c"handle_repr";
     S_REPORT_CALLBACK_ERROR = c"report_callback_error";
     S_SOURCE_TRACEBACK = c"source_traceback";

@@ -111,6 +111,15 @@ fn future_done(future: *mut PyObject) -> PyResult<bool> {
     }
 }
 
+/// The socket's fd as the socket module would use it: -1 once closed (the
+/// syscall then fails with EBADF, as `sock.recv()` does), not a ValueError.
+fn socket_fd(sock: *mut PyObject) -> PyResult<RawFd> {
+    match FdOwner::of(sock) {
+        FdOwner::FilenoMethod => super::args::fileobj_to_fd(sock),
+        owner => Ok(owner.current_fd(sock)),
+    }
+}
+
 /// recv into an object's writable buffer; returns the byte count.
 fn recv_into(fd: RawFd, target: *mut PyObject) -> PyResult<std::io::Result<usize>> {
     // SAFETY: the view is filled by GetBuffer and released before returning.
@@ -119,8 +128,15 @@ fn recv_into(fd: RawFd, target: *mut PyObject) -> PyResult<std::io::Result<usize
         if PyObject_GetBuffer(target, &mut view, PyBUF_WRITABLE) < 0 {
             return Err(Raised);
         }
-        let region = std::slice::from_raw_parts_mut(view.buf.cast::<u8>(), view.len as usize);
-        let r = sys::recv(fd, region);
+        // An empty buffer receives nothing at once, as `sock.recv_into()`.
+        let r = if view.len == 0 {
+            Ok(0)
+        } else {
+            sys::recv(
+                fd,
+                std::slice::from_raw_parts_mut(view.buf.cast::<u8>(), view.len as usize),
+            )
+        };
         PyBuffer_Release(&mut view);
         Ok(r)
     }
@@ -286,13 +302,13 @@ fn attempt(work: &mut Work, fd: RawFd, target: *mut PyObject) -> PyResult<Attemp
 /// future)` after registering the retry for when the socket is ready.
 pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
     let [sock, method, args, for_writing] = argv else {
-        return Err(super::args::missing(
+        return Err(super::args::wrong_count(
             "_sock_call_native",
             &["sock", "method", "args", "for_writing"],
-            argv.len().min(4),
+            argv.len(),
         ));
     };
-    let fd = super::args::fileobj_to_fd(*sock)?;
+    let fd = socket_fd(*sock)?;
     // SAFETY: the arguments are live borrowed references.
     let (method, args) = unsafe { (Owned::from_borrowed(*method), Owned::from_borrowed(*args)) };
     let pack = |done: bool, value: &Owned| -> PyResult<Owned> {
@@ -349,7 +365,7 @@ pub fn sock_connect(
     sock: *mut PyObject,
     address: *mut PyObject,
 ) -> PyResult<Owned> {
-    let fd = super::args::fileobj_to_fd(sock)?;
+    let fd = socket_fd(sock)?;
     // SAFETY: sock is live; `connect_ex` returns the errno as an int (the
     // address is parsed by the socket module, whatever its family).
     let errno = unsafe {
@@ -458,7 +474,7 @@ fn create_future(lp: *mut PyObject) -> PyResult<Owned> {
 
 /// `Loop._sock_recv_native(sock, n)`: bytes at once, or a future.
 pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> PyResult<Owned> {
-    let fd = super::args::fileobj_to_fd(sock)?;
+    let fd = socket_fd(sock)?;
     // SAFETY: n is live; PyLong_AsSsize_t sets an error on failure.
     let size = unsafe {
         let size = PyLong_AsSsize_t(n);
@@ -473,6 +489,10 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
         }
         size as usize
     };
+    if size == 0 {
+        // `sock.recv(0)` returns at once without a syscall, closed or not.
+        return super::read_buffer::bytes_of(&[]);
+    }
     match recv_bytes(fd, size.min(MAX_READ)) {
         Ok(data) => return data,
         Err(e) if sys::would_block(&e) => {}
@@ -496,7 +516,7 @@ pub fn sock_recv_into(
     sock: *mut PyObject,
     buf: *mut PyObject,
 ) -> PyResult<Owned> {
-    let fd = super::args::fileobj_to_fd(sock)?;
+    let fd = socket_fd(sock)?;
     match recv_into(fd, buf)? {
         // SAFETY: a new int reference or null.
         Ok(count) => return unsafe { Owned::from_new(PyLong_FromSize_t(count)) },
@@ -515,7 +535,7 @@ pub fn sock_sendall(
     sock: *mut PyObject,
     data: *mut PyObject,
 ) -> PyResult<Owned> {
-    let fd = super::args::fileobj_to_fd(sock)?;
+    let fd = socket_fd(sock)?;
     // SAFETY: the view is filled by GetBuffer and released before returning.
     let bytes = unsafe {
         let mut view: Py_buffer = std::mem::zeroed();

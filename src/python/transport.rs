@@ -219,46 +219,94 @@ fn read_into_protocol_buffer(slf: *mut PyObject) -> PyResult<()> {
             return protocol_failed(slf, c"Fatal error: protocol.get_buffer() call failed.")
         }
     };
+    // asyncio checks `len(buf)` (its TypeError, or an empty buffer, are
+    // get_buffer()'s failures) before handing buf to `sock.recv_into`.
+    // SAFETY: buf is live; PyObject_Size sets an error on failure.
+    match unsafe { PyObject_Size(buf.as_ptr()) } {
+        n if n < 0 => {
+            return protocol_failed(slf, c"Fatal error: protocol.get_buffer() call failed.")
+        }
+        0 => {
+            // SAFETY: valid exception class.
+            raise_static(
+                unsafe { PyExc_RuntimeError },
+                c"get_buffer() returned an empty buffer",
+            );
+            return protocol_failed(slf, c"Fatal error: protocol.get_buffer() call failed.");
+        }
+        _ => {}
+    }
     // SAFETY: a zeroed Py_buffer is the documented initial state; the view is
     // released on every path below.
     let mut view: Py_buffer = unsafe { std::mem::zeroed() };
     // SAFETY: buf is live; PyObject_GetBuffer fills view or sets an error.
     if unsafe { PyObject_GetBuffer(buf.as_ptr(), &mut view, PyBUF_WRITABLE) } < 0 {
-        return protocol_failed(slf, c"Fatal error: protocol.get_buffer() call failed.");
-    }
-    if view.len == 0 {
-        // SAFETY: the view was filled above.
-        unsafe { PyBuffer_Release(&mut view) };
-        // SAFETY: valid exception class.
-        raise_static(
-            unsafe { PyExc_RuntimeError },
-            c"get_buffer() returned an empty buffer",
-        );
-        return protocol_failed(slf, c"Fatal error: protocol.get_buffer() call failed.");
+        // Not a writable contiguous buffer: `sock.recv_into(buf)` itself
+        // says so, in the running Python's own words.
+        // SAFETY: clearing the error just set.
+        unsafe { PyErr_Clear() };
+        return recv_into_through_socket(slf, &buf);
     }
     let fd = owned_fd(slf);
     // SAFETY: the view is a writable region of view.len bytes until released.
     let received = unsafe {
-        let region = std::slice::from_raw_parts_mut(view.buf.cast::<u8>(), view.len as usize);
-        let r = sys::recv(fd, region);
+        let r = if view.len == 0 {
+            // recv_into() of an empty buffer returns 0 without a syscall.
+            Ok(0)
+        } else {
+            let region = std::slice::from_raw_parts_mut(view.buf.cast::<u8>(), view.len as usize);
+            sys::recv(fd, region)
+        };
         PyBuffer_Release(&mut view);
         r
     };
     drop(buf);
     match received {
-        Ok(0) => on_eof(slf),
-        Ok(n) => {
-            // SAFETY: a new int reference or null.
-            let count = unsafe { Owned::from_new(PyLong_FromSize_t(n))? };
-            match call_protocol(slf, &names::S_BUFFER_UPDATED, &[count.as_ptr()]) {
-                Ok(_) => Ok(()),
-                Err(Raised) => {
-                    protocol_failed(slf, c"Fatal error: protocol.buffer_updated() call failed.")
-                }
-            }
-        }
+        Ok(n) => buffer_filled(slf, n),
         Err(e) if sys::would_block(&e) => Ok(()),
         Err(e) => fatal_os_error(slf, &e, c"Fatal read error on socket transport"),
+    }
+}
+
+/// `buffer_updated(n)`, or EOF for 0.
+fn buffer_filled(slf: *mut PyObject, n: usize) -> PyResult<()> {
+    if n == 0 {
+        return on_eof(slf);
+    }
+    // SAFETY: a new int reference or null.
+    let count = unsafe { Owned::from_new(PyLong_FromSize_t(n))? };
+    match call_protocol(slf, &names::S_BUFFER_UPDATED, &[count.as_ptr()]) {
+        Ok(_) => Ok(()),
+        Err(Raised) => protocol_failed(slf, c"Fatal error: protocol.buffer_updated() call failed."),
+    }
+}
+
+/// asyncio's own read step, `self._sock.recv_into(buf)`, for a buffer the
+/// native path cannot take.
+fn recv_into_through_socket(slf: *mut PyObject, buf: &Owned) -> PyResult<()> {
+    let sock = Owned::from_ptr_or_none(kit::io_object(slf));
+    let read = names::call_method(sock.as_ptr(), &names::S_RECV_INTO, &[buf.as_ptr()]).and_then(
+        // SAFETY: n is a live object; PyLong_AsSsize_t sets an error on failure.
+        |n| match unsafe { PyLong_AsSsize_t(n.as_ptr()) } {
+            -1 if unsafe { !PyErr_Occurred().is_null() } => Err(Raised),
+            n => Ok(n.max(0) as usize),
+        },
+    );
+    match read {
+        Ok(n) => buffer_filled(slf, n),
+        Err(Raised) => {
+            // SAFETY: an exception is pending; the classes are valid.
+            let retry = unsafe {
+                PyErr_ExceptionMatches(PyExc_BlockingIOError) != 0
+                    || PyErr_ExceptionMatches(PyExc_InterruptedError) != 0
+            };
+            if retry {
+                // SAFETY: clearing the pending error.
+                unsafe { PyErr_Clear() };
+                return Ok(());
+            }
+            protocol_failed(slf, c"Fatal read error on socket transport")
+        }
     }
 }
 

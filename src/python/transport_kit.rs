@@ -369,6 +369,8 @@ pub fn register(
     let Some(lp) = loop_of(slf) else {
         return Ok(());
     };
+    // asyncio's `_add_reader`/`_add_writer` check this first.
+    lp.ensure_open()?;
     let fd = core(slf).fd.get();
     if !io_object(slf).is_null() && owned_fd(slf) != fd {
         // The object was closed behind our back and the number may name
