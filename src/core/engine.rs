@@ -59,7 +59,10 @@ impl<T: Schedulable + Clone> Engine<T> {
             stopping: false,
             sleeping: false,
             clock_resolution: sys::clock_resolution(),
-            forks_seen: sys::fork_count(),
+            forks_seen: {
+                sys::watch_forks();
+                sys::fork_count()
+            },
             orphans: Vec::new(),
         })
     }
@@ -72,12 +75,16 @@ impl<T: Schedulable + Clone> Engine<T> {
     /// `orphans` for the caller to drop): the inherited transports, sharing
     /// their sockets with the parent, are never read or flushed here.
     /// Timers and callbacks carry on.
+    #[inline]
     fn leave_parent_after_fork(&mut self) {
-        let forks = sys::fork_count();
-        if forks == self.forks_seen {
-            return;
+        if sys::fork_count() != self.forks_seen {
+            self.leave_parent();
         }
-        self.forks_seen = forks;
+    }
+
+    #[cold]
+    fn leave_parent(&mut self) {
+        self.forks_seen = sys::fork_count();
         if self.reactor.fd() < 0 {
             return; // closed before the fork
         }
@@ -417,9 +424,11 @@ where
     //    whatever cancelled entries remain at the top.
     let garbage = {
         let mut e = engine.borrow_mut();
-        e.leave_parent_after_fork();
         let mut garbage = e.timers.take_compacted();
-        garbage.append(&mut e.orphans);
+        if sys::fork_count() != e.forks_seen {
+            e.leave_parent();
+            garbage.append(&mut e.orphans);
+        }
         while let Some(t) = e.timers.pop_cancelled_top() {
             garbage.push(t);
         }

@@ -75,17 +75,23 @@ extern "C" fn count_fork_in_child() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// How many times this process is a `fork()` child of the process that
-/// first asked (0 in the original process). Compared with the count seen
-/// when a kernel object was made, it tells whether that object is shared
-/// with a parent process.
-pub fn fork_count() -> u64 {
+/// Starts counting `fork()`s (idempotent): call before making a kernel
+/// object whose sharing with a parent [`fork_count`] should reveal.
+pub fn watch_forks() {
     static WATCH: Once = Once::new();
     WATCH.call_once(|| {
         // SAFETY: registers a handler that only does an atomic add. Failure
         // (ENOMEM) leaves forks uncounted, which is today's behaviour.
         unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
     });
+}
+
+/// How many times this process is a `fork()` child of the process that
+/// called [`watch_forks`] (0 in that process). Compared with the count seen
+/// when a kernel object was made, it tells whether that object is shared
+/// with a parent process.
+#[inline]
+pub fn fork_count() -> u64 {
     FORKS.load(Ordering::Relaxed)
 }
 
