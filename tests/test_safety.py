@@ -35,7 +35,7 @@ def test_a_context_that_is_not_a_context_fails_the_callback_not_the_interpreter(
                 handle = schedule(loop.time(), len, "", context=bad)
             else:
                 handle = schedule(len, "", context=bad)
-            assert handle.get_context() is bad
+            assert handle._context is bad
             gc.collect()
         loop.run_until_complete(asyncio.sleep(0.01))
         gc.collect()
