@@ -251,3 +251,26 @@ def test_add_reader_writer_on_a_closed_loop_raise(loop, sockpair, method):
 def test_remove_reader_writer_on_a_closed_loop_return_false(loop, sockpair, method):
     loop.close()
     assert getattr(loop, method)(sockpair[0]) is False
+
+
+@pytest.mark.parametrize("direction", ["reader", "writer"])
+def test_removing_a_closed_watched_socket_finds_it_by_identity(loop, direction):
+    a, b = socket.socketpair()
+    getattr(loop, f"add_{direction}")(a, lambda: None)
+    a.close()
+    try:
+        assert getattr(loop, f"remove_{direction}")(a) is True
+        assert getattr(loop, f"remove_{direction}")(b) is False
+    finally:
+        b.close()
+
+
+def test_removing_a_closed_socket_that_was_never_watched_is_a_value_error(loop):
+    a, b = socket.socketpair()
+    a.close()
+    try:
+        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            loop.remove_reader(a)
+    finally:
+        b.close()
+

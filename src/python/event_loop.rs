@@ -41,6 +41,10 @@ struct LoopState {
     /// fds of this loop's live native transports: `sock_*` only asks
     /// `_ensure_fd_no_transport` about these.
     transport_fds: RefCell<std::collections::HashMap<RawFd, usize>>,
+    /// The file objects `add_reader`/`add_writer` were given, per watched
+    /// fd (asyncio's `SelectorKey.fileobj`): `remove_reader(sock)` finds a
+    /// closed socket here, whose `fileno()` no longer names its fd.
+    io_objects: RefCell<std::collections::HashMap<RawFd, Owned>>,
 }
 
 pub static mut LOOP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -101,6 +105,48 @@ impl LoopObject {
             if *count == 0 {
                 fds.remove(&fd);
             }
+        }
+    }
+
+    /// Remembers the file object watched as `fd` (not for a bare number).
+    fn remember_io_object(&self, fd: RawFd, fileobj: *mut PyObject) {
+        // SAFETY: fileobj is live; a type check only.
+        if unsafe { PyLong_Check(fileobj) } != 0 {
+            return;
+        }
+        // SAFETY: fileobj is live; the map keeps its own reference.
+        let fileobj = unsafe { Owned::from_borrowed(fileobj) };
+        let old = self.state().io_objects.borrow_mut().insert(fd, fileobj);
+        drop(old);
+    }
+
+    /// Forgets `fd`'s file object once nothing watches `fd` any more.
+    fn forget_io_object_if_unwatched(&self, fd: RawFd) {
+        let watched = {
+            let engine = self.engine().borrow();
+            engine.has_reader(fd) || engine.has_writer(fd)
+        };
+        if !watched {
+            let old = self.state().io_objects.borrow_mut().remove(&fd);
+            drop(old);
+        }
+    }
+
+    /// The fd `fileobj` was watched as, found by identity (asyncio's
+    /// `_fileobj_lookup` when `fileno()` fails).
+    fn watched_fd_of(&self, fileobj: *mut PyObject) -> Option<RawFd> {
+        let objects = self.state().io_objects.borrow();
+        objects
+            .iter()
+            .find(|(_, obj)| obj.as_ptr() == fileobj)
+            .map(|(&fd, _)| fd)
+    }
+
+    /// Every file object kept for watched fds, for the caller to drop.
+    fn take_io_objects(&self) -> Vec<Owned> {
+        match self.state().io_objects.try_borrow_mut() {
+            Ok(mut objects) => objects.drain().map(|(_, obj)| obj).collect(),
+            Err(_) => Vec::new(),
         }
     }
 
@@ -505,8 +551,10 @@ unsafe extern "C" fn set_task_factory_attr(
 /// of `close()`.
 unsafe extern "C" fn release_engine(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
-        let items = LoopObject::from_ptr(slf).engine().borrow_mut().close();
+        let lp = LoopObject::from_ptr(slf);
+        let items = lp.engine().borrow_mut().close();
         drop(items);
+        drop(lp.take_io_objects());
         Ok(Owned::none())
     })
 }
@@ -578,6 +626,7 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
             return Err(raise_io(&err));
         }
     }
+    lp.remember_io_object(fd, args[0]);
     Ok(returned)
 }
 
@@ -589,6 +638,7 @@ pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResu
         return Ok(false);
     }
     let removed = lp.engine().borrow_mut().remove_watcher(fd, direction);
+    lp.forget_io_object_if_unwatched(fd);
     match removed {
         Some(old) => release_io(old).map(|_| true),
         None => Ok(false),
@@ -597,7 +647,23 @@ pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResu
 
 /// `_remove_reader`/`_remove_writer`.
 fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
-    let fd = args::fileobj_to_fd(fileobj)?;
+    let fd = match args::fileobj_to_fd(fileobj) {
+        Ok(fd) => fd,
+        Err(Raised) => {
+            // A closed socket: found by identity if it is watched, else
+            // the ValueError stands, as in asyncio's selectors.
+            // SAFETY: an exception is pending; a class check.
+            let invalid = unsafe { PyErr_ExceptionMatches(PyExc_ValueError) } != 0;
+            match LoopObject::from_ptr(slf).watched_fd_of(fileobj) {
+                Some(fd) if invalid => {
+                    // SAFETY: clearing the pending ValueError.
+                    unsafe { PyErr_Clear() };
+                    fd
+                }
+                _ => return Err(Raised),
+            }
+        }
+    };
     unwatch_fd(slf, fd, direction).map(bool_object)
 }
 
@@ -842,6 +908,7 @@ unsafe extern "C" fn loop_new(
                 slow_callback_duration: Cell::new(0.1),
                 task_factory: RefCell::new(None),
                 transport_fds: RefCell::new(std::collections::HashMap::new()),
+                io_objects: RefCell::new(std::collections::HashMap::new()),
             });
             (*obj.as_ptr().cast::<LoopObject>()).state = Box::into_raw(state);
             Ok(obj)
@@ -859,6 +926,14 @@ unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_
         if let Ok(factory) = (*state).task_factory.try_borrow() {
             if let Some(f) = factory.as_ref() {
                 let rc = visit(f.as_ptr(), arg);
+                if rc != 0 {
+                    return rc;
+                }
+            }
+        }
+        if let Ok(objects) = (*state).io_objects.try_borrow() {
+            for obj in objects.values() {
+                let rc = visit(obj.as_ptr(), arg);
                 if rc != 0 {
                     return rc;
                 }
@@ -891,6 +966,7 @@ unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
             .ok()
             .and_then(|mut f| f.take());
         drop(factory);
+        drop(LoopObject::from_ptr(slf).take_io_objects());
         let items = match (*state).engine.try_borrow_mut() {
             Ok(mut engine) => engine.take_all(),
             Err(_) => return 0,
