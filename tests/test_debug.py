@@ -128,8 +128,8 @@ def test_slow_transport_read_callback_is_logged_in_debug_mode(loop, caplog, kind
     loop.run_until_complete(_send_to_a_slow_receiver(loop, kind))
     msgs = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
     slow = [m for m in msgs if m.startswith("Executing <Handle ")]
-    # asyncio adds where its reader handle was made (inside asyncio itself).
-    pattern = r"^Executing <Handle \w+\._read_ready\(\)(?: created at \S+:\d+)?> took \d+\.\d{3} seconds$"
+    # With where the reader handle was made (inside asyncio, for asyncio).
+    pattern = r"^Executing <Handle \w+\._read_ready\(\) created at \S+:\d+> took \d+\.\d{3} seconds$"
     assert any(re.match(pattern, m) for m in slow), msgs
 
 
@@ -253,3 +253,35 @@ def test_exception_in_a_callback_reports_where_it_was_scheduled_in_debug_mode(lo
     frame = context["source_traceback"][-1]
     assert frame.filename == __file__
     assert frame.name == "test_exception_in_a_callback_reports_where_it_was_scheduled_in_debug_mode"
+
+
+class _HandleWatcher(asyncio.Protocol):
+    def __init__(self, loop, got):
+        self.loop = loop
+        self.got = got
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        handle = self.loop._current_handle
+        self.got.set_result((handle._callback.__name__, handle._callback.__self__ is self.transport))
+
+
+def test_current_handle_is_the_transports_reader_handle_in_debug_mode(loop):
+    import socket
+
+    loop.set_debug(True)
+
+    async def main():
+        got = loop.create_future()
+        a, b = socket.socketpair()
+        transport, _ = await loop.create_connection(lambda: _HandleWatcher(loop, got), sock=a)
+        try:
+            b.send(b"ping")
+            return await got
+        finally:
+            transport.close()
+            b.close()
+
+    assert loop.run_until_complete(main()) == ("_read_ready", True)

@@ -9,6 +9,7 @@ use super::names::{self, call_support};
 use super::owned::Owned;
 use super::raised::{raise_io, Raised};
 use super::ready_item::ReadyItem;
+use super::transport_kit as kit;
 use crate::core::dispatcher::Dispatcher;
 
 pub struct LoopDispatcher {
@@ -17,32 +18,46 @@ pub struct LoopDispatcher {
 }
 
 impl LoopDispatcher {
-    /// Debug mode: a native transport's readiness is timed like the
-    /// reader/writer handle asyncio would run for it.
+    /// Debug mode: a native transport's readiness runs as the reader/writer
+    /// handle asyncio would run for it: that handle (made when the transport
+    /// registered) is `loop._current_handle` meanwhile, and a slow one is
+    /// reported with it.
     fn run_transport_debug(&mut self, item: ReadyItem) -> Result<(), Raised> {
-        let Some((transport, name)) = item.transport_callback() else {
+        let Some((transport, name, direction)) = item.transport_callback() else {
             return item.run();
         };
         let transport = transport.clone();
-        let t0 = crate::core::sys::monotonic();
-        item.run()?;
-        let dt = crate::core::sys::monotonic() - t0;
+        let handle = Owned::from_ptr_or_none(kit::debug_handle(transport.as_ptr(), direction));
+        // SAFETY: Py_None is immortal.
+        let has_handle = handle.as_ptr() != unsafe { Py_None() };
+        let (result, dt) = self.timed_as_current(&handle, || item.run())?;
+        result?;
         if dt >= LoopObject::from_ptr(self.slf).slow_callback_duration() {
             // SAFETY: a new float reference or null.
             let seconds = unsafe { Owned::from_new(PyFloat_FromDouble(dt))? };
-            call_support(
-                &names::S_LOG_SLOW_TRANSPORT_CALLBACK,
-                &[transport.as_ptr(), name.get(), seconds.as_ptr()],
-            )?;
+            if has_handle {
+                call_support(
+                    &names::S_LOG_SLOW_CALLBACK,
+                    &[self.slf, handle.as_ptr(), seconds.as_ptr()],
+                )?;
+            } else {
+                // Registered before debug mode was turned on.
+                call_support(
+                    &names::S_LOG_SLOW_TRANSPORT_CALLBACK,
+                    &[transport.as_ptr(), name.get(), seconds.as_ptr()],
+                )?;
+            }
         }
         Ok(())
     }
 
-    fn run_debug(&mut self, item: ReadyItem) -> Result<(), Raised> {
-        let Some(handle) = item.handle().cloned() else {
-            return self.run_transport_debug(item);
-        };
-        let lp = LoopObject::from_ptr(self.slf);
+    /// Runs `f` with `loop._current_handle` set to `handle`, timed; the
+    /// attribute is reset to None however `f` ends.
+    fn timed_as_current(
+        &mut self,
+        handle: &Owned,
+        f: impl FnOnce() -> Result<(), Raised>,
+    ) -> Result<(Result<(), Raised>, f64), Raised> {
         // SAFETY: slf is live; attribute names are interned; values borrowed.
         unsafe {
             if PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), handle.as_ptr()) < 0 {
@@ -50,14 +65,24 @@ impl LoopDispatcher {
             }
         }
         let t0 = crate::core::sys::monotonic();
-        let result = item.run();
+        let result = f();
         let dt = crate::core::sys::monotonic() - t0;
         // SAFETY: as above; Py_None is immortal.
         let reset = unsafe { PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), Py_None()) };
-        result?;
-        if reset < 0 {
+        if result.is_ok() && reset < 0 {
             return Err(Raised);
         }
+        Ok((result, dt))
+    }
+
+    fn run_debug(&mut self, item: ReadyItem) -> Result<(), Raised> {
+        let Some(handle) = item.handle().cloned() else {
+            return self.run_transport_debug(item);
+        };
+        let lp = LoopObject::from_ptr(self.slf);
+        let owned = handle.to_owned();
+        let (result, dt) = self.timed_as_current(&owned, || item.run())?;
+        result?;
         if dt >= lp.slow_callback_duration() {
             // SAFETY: a new float reference or null.
             let seconds = unsafe { Owned::from_new(PyFloat_FromDouble(dt))? };

@@ -61,18 +61,20 @@ impl ReadyItem {
         }
     }
 
-    /// The transport and the name of the asyncio method this readiness
-    /// stands for (`_read_ready`, `_write_ready`, `_sendto_ready`), for
-    /// debug mode's slow-callback warning.
-    pub fn transport_callback(&self) -> Option<(&TransportRef, &'static names::Cached)> {
+    /// The transport, the name of the asyncio method this readiness stands
+    /// for (`_read_ready`, `_write_ready`, `_sendto_ready`) and its
+    /// direction, for debug mode's handles and slow-callback warning.
+    pub fn transport_callback(&self) -> Option<(&TransportRef, &'static names::Cached, Direction)> {
         match self {
             ReadyItem::Handle(_) | ReadyItem::Sock(_) => None,
             ReadyItem::Read(t)
             | ReadyItem::DatagramRead(t)
             | ReadyItem::PipeRead(t)
-            | ReadyItem::PipeClosed(t) => Some((t, &names::S_READ_READY)),
-            ReadyItem::Write(t) | ReadyItem::PipeWrite(t) => Some((t, &names::S_WRITE_READY)),
-            ReadyItem::DatagramWrite(t) => Some((t, &names::S_SENDTO_READY)),
+            | ReadyItem::PipeClosed(t) => Some((t, &names::S_READ_READY, Direction::Read)),
+            ReadyItem::Write(t) | ReadyItem::PipeWrite(t) => {
+                Some((t, &names::S_WRITE_READY, Direction::Write))
+            }
+            ReadyItem::DatagramWrite(t) => Some((t, &names::S_SENDTO_READY, Direction::Write)),
         }
     }
 

@@ -582,6 +582,10 @@ noargs!(m_write_eof, |slf| {
     Ok(Owned::none())
 });
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
+noargs!(m_read_ready, |slf| on_readable(&TransportRef::of(slf))
+    .map(|_| Owned::none()));
+noargs!(m_write_ready, |slf| on_writable(&TransportRef::of(slf))
+    .map(|_| Owned::none()));
 onearg!(m_set_protocol, |slf, protocol| set_protocol(slf, protocol)
     .map(|_| Owned::none()));
 noargs!(m_make_empty_waiter, |slf| {
@@ -689,7 +693,7 @@ const FLOW: [PyMethodDef; 3] = kit::flow_methods::<TransportState>(c"Bytes queue
 
 const SOCKET: [PyMethodDef; 2] = kit::socket_methods::<TransportState>();
 
-static mut METHODS: [PyMethodDef; 22] = [
+static mut METHODS: [PyMethodDef; 24] = [
     onearg_def(
         c"write",
         m_write,
@@ -734,6 +738,16 @@ static mut METHODS: [PyMethodDef; 22] = [
         c"_reset_empty_waiter",
         m_reset_empty_waiter,
         c"Forget the empty waiter.",
+    ),
+    noargs_def(
+        c"_read_ready",
+        m_read_ready,
+        c"The socket is readable (what the engine calls natively).",
+    ),
+    noargs_def(
+        c"_write_ready",
+        m_write_ready,
+        c"The socket is writable (what the engine calls natively).",
     ),
     PyMethodDef::zeroed(),
 ];

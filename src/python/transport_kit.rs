@@ -48,6 +48,13 @@ pub struct Slots {
     /// connection was set up in.
     pub read_context: *mut PyObject,
     pub write_context: *mut PyObject,
+    /// Debug mode only: the `Handle` of `transport._read_ready()` /
+    /// `_write_ready()` made when reading / writing was registered, as
+    /// asyncio's `_add_reader` makes one (null otherwise). It is what
+    /// `loop._current_handle` shows while the callback runs, and its source
+    /// traceback is the "created at" part of slow-callback reports.
+    pub read_handle: *mut PyObject,
+    pub write_handle: *mut PyObject,
 }
 
 /// Plain state every transport has; all-zero is a valid value, so it lives
@@ -302,6 +309,12 @@ pub fn replace_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
 pub struct TransportRef(Owned);
 
 impl TransportRef {
+    /// A new reference to the live transport `slf`.
+    pub fn of(slf: *mut PyObject) -> TransportRef {
+        // SAFETY: per the contract, slf is a live transport.
+        TransportRef(unsafe { Owned::from_borrowed(slf) })
+    }
+
     #[inline]
     pub fn as_ptr(&self) -> *mut PyObject {
         self.0.as_ptr()
@@ -326,6 +339,51 @@ fn flag<'a>(slf: *mut PyObject, interest: Direction) -> &'a Cell<bool> {
         Direction::Read => &c.reading,
         Direction::Write => &c.writing,
     }
+}
+
+/// The debug-mode handle standing for `interest`'s callback (null if none).
+pub fn debug_handle(slf: *mut PyObject, interest: Direction) -> *mut PyObject {
+    let s = slots(slf);
+    // SAFETY: slf is live; reading a field.
+    unsafe {
+        match interest {
+            Direction::Read => (*s).read_handle,
+            Direction::Write => (*s).write_handle,
+        }
+    }
+}
+
+fn debug_handle_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
+    let s = slots(slf);
+    // SAFETY: only computes a field address of a live transport.
+    unsafe {
+        match interest {
+            Direction::Read => &raw mut (*s).read_handle,
+            Direction::Write => &raw mut (*s).write_handle,
+        }
+    }
+}
+
+/// Debug mode: a Handle of `transport.<method>()`, as asyncio's reader or
+/// writer handle (running in `context`, with its source traceback).
+fn make_debug_handle(
+    slf: *mut PyObject,
+    method: &names::Cached,
+    context: *mut PyObject,
+) -> PyResult<Owned> {
+    // SAFETY: slf is live; the bound method is a new reference.
+    let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf, method.get()))? };
+    let handle = super::handle::HandleRef::new(
+        &raw mut super::handle::HANDLE_TYPE,
+        // SAFETY: slf is live; its loop slot is set while it is registered.
+        unsafe { (*slots(slf)).loop_ },
+        callback.as_ptr(),
+        &[],
+        context,
+        0.0,
+    )?;
+    // Dropping the engine-style reference leaves it tracked by the GC.
+    Ok(handle.to_owned())
 }
 
 #[inline]
@@ -387,6 +445,19 @@ pub fn register(
     }
     // SAFETY: slf is live.
     let item = make(TransportRef(unsafe { Owned::from_borrowed(slf) }));
+    if lp.debug() {
+        if let Some((_, method, _)) = item.transport_callback() {
+            // SAFETY: the context slot was just set to a live Context.
+            let context = unsafe { *context_slot(slf, interest) };
+            let handle = make_debug_handle(slf, method, context)?;
+            // SAFETY: the slot holds null or an owned reference.
+            unsafe {
+                let slot = debug_handle_slot(slf, interest);
+                clear_slot(slot);
+                *slot = handle.into_ptr();
+            }
+        }
+    }
     let result = {
         let mut engine = lp.engine().borrow_mut();
         engine.set_watcher(fd, interest, item)
@@ -417,6 +488,20 @@ pub fn unregister(slf: *mut PyObject, interest: Direction) {
             engine.remove_watcher(fd, interest)
         };
         drop(removed);
+    }
+    let handle = debug_handle(slf, interest);
+    if !handle.is_null() {
+        // asyncio cancels the reader/writer handle it removes.
+        // SAFETY: the slot holds an owned handle; taken before cancelling.
+        unsafe {
+            let handle = Owned::from_new(std::mem::replace(
+                &mut *debug_handle_slot(slf, interest),
+                null_mut(),
+            ));
+            if let Ok(handle) = handle {
+                let _ = super::handle::cancel(handle.as_ptr().cast());
+            }
+        }
     }
 }
 
@@ -1295,6 +1380,8 @@ unsafe extern "C" fn traverse<S: Kind>(
                 (*s).extra,
                 (*s).read_context,
                 (*s).write_context,
+                (*s).read_handle,
+                (*s).write_handle,
             ],
             visit,
             arg,
@@ -1321,6 +1408,8 @@ unsafe extern "C" fn clear<S: Kind>(slf: *mut PyObject) -> c_int {
         clear_slot(&raw mut (*s).extra);
         clear_slot(&raw mut (*s).read_context);
         clear_slot(&raw mut (*s).write_context);
+        clear_slot(&raw mut (*s).read_handle);
+        clear_slot(&raw mut (*s).write_handle);
         clear_slot(&raw mut (*s).io);
         clear_slot(&raw mut (*s).loop_);
     }
