@@ -318,3 +318,10 @@ def test_close_releases_the_loops_file_descriptors(loop_factory):
     assert open_fds() > before
     lp.close()
     assert open_fds() == before
+
+
+def test_the_loops_own_waker_counts_as_one_internal_fd_until_closed(loop_factory):
+    lp = loop_factory()
+    assert lp._internal_fds == 1
+    lp.close()
+    assert lp._internal_fds == 0

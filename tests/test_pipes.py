@@ -741,3 +741,15 @@ def test_sixteen_mib_through_a_pipe_arrive_intact(loop, pipe_fds):
     assert len(rp.data) == SIXTEEN_MIB
     assert rp.data == block * 16
     assert rp.events == ["made", "eof", "lost"]
+
+
+def test_a_read_pipe_transport_reads_at_most_max_size_at_once(loop):
+    r, w = os.pipe()
+    transport, _ = loop.run_until_complete(
+        loop.connect_read_pipe(asyncio.Protocol, open(r, "rb", 0)))
+    try:
+        assert type(transport).max_size == 256 * 1024
+    finally:
+        transport.close()
+        os.close(w)
+        loop.run_until_complete(asyncio.sleep(0))

@@ -532,3 +532,23 @@ def test_sock_sendfile_rejects_a_blocking_socket_in_debug_mode(loop, data_file):
             return str(info.value)
 
     assert run(loop, main()) == "the socket must be non-blocking"
+
+
+def test_sock_recv_returns_more_than_a_transport_read_when_asked(loop):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    queued = 0
+    try:
+        while True:
+            queued += b.send(b"x" * 65536)
+    except BlockingIOError:
+        pass
+    try:
+        assert queued > 256 * 1024, "the kernel queued too little to tell"
+        data = loop.run_until_complete(loop.sock_recv(a, 1 << 20))
+        assert len(data) == min(queued, 1 << 20)
+    finally:
+        a.close()
+        b.close()

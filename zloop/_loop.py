@@ -106,12 +106,15 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         self._selector = _EngineSelectorView(self)
         self._transports = weakref.WeakValueDictionary()
         self._ssock = self._csock = None
+        # The engine's eventfd waker stands for asyncio's self-pipe.
+        self._internal_fds = 1
         self._unix_server_sockets = {}
         self._old_agen_hooks = None
         self._init_signal_handlers()
 
     def close(self):
         base_events.BaseEventLoop.close(self)
+        self._internal_fds = 0
         self._close_signal_handlers()
         self._release_engine()
 

@@ -41,18 +41,49 @@ pub fn bytes_of(buf: &[u8]) -> PyResult<Owned> {
     }
 }
 
-/// One syscall into the per-thread buffer (at most `MAX_READ` bytes: every
-/// caller reads at most that much per event), copied into a bytes object.
+/// One syscall of at most `n` bytes as a bytes object (`sock.recv(n)` may
+/// return up to `n`): through the per-thread buffer up to `MAX_READ`.
 fn bytes_from(
     fd: RawFd,
     n: usize,
     syscall: fn(RawFd, &mut [u8]) -> io::Result<usize>,
 ) -> io::Result<PyResult<Owned>> {
+    if n > MAX_READ {
+        return large_bytes_from(fd, n, syscall);
+    }
     READ_BUFFER.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
         let got = syscall(fd, &mut buffer[..n.min(MAX_READ)])?;
         Ok(bytes_of(&buffer[..got]))
     })
+}
+
+/// A read larger than the per-thread buffer: into a fresh bytes object of
+/// `n` (allocated as `sock.recv(n)` allocates it: pages the read does not
+/// reach are never touched; MemoryError when it cannot be had), then what
+/// arrived is copied into one of its exact size.
+fn large_bytes_from(
+    fd: RawFd,
+    n: usize,
+    syscall: fn(RawFd, &mut [u8]) -> io::Result<usize>,
+) -> io::Result<PyResult<Owned>> {
+    let size = Py_ssize_t::try_from(n).unwrap_or(Py_ssize_t::MAX);
+    // SAFETY: a new bytes object that nobody else can see yet, so writing
+    // its storage is allowed; it is released when `scratch` goes.
+    let scratch =
+        match unsafe { Owned::from_new(PyBytes_FromStringAndSize(std::ptr::null(), size)) } {
+            Ok(obj) => obj,
+            Err(raised) => return Ok(Err(raised)),
+        };
+    // SAFETY: the object's storage holds `size` writable bytes.
+    let region = unsafe {
+        std::slice::from_raw_parts_mut(
+            PyBytes_AS_STRING(scratch.as_ptr()).cast_mut().cast::<u8>(),
+            n,
+        )
+    };
+    let got = syscall(fd, region)?;
+    Ok(bytes_of(&region[..got]))
 }
 
 /// `recvfrom(fd, MAX_READ)` as a bytes object of the datagram's size and

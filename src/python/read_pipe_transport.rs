@@ -162,7 +162,7 @@ static mut GETSET: [PyGetSetDef; 8] = [
 pub fn ready() -> PyResult<*mut PyTypeObject> {
     // SAFETY: called once at import with the GIL held.
     unsafe {
-        common::ready_type::<ReadState>(
+        let tp = common::ready_type::<ReadState>(
             &raw mut READ_PIPE_TRANSPORT_TYPE,
             common::TypeSpec {
                 name: c"zloop._zloop.ReadPipeTransport",
@@ -172,6 +172,13 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
                 methods: (&raw mut METHODS).cast(),
                 getset: (&raw mut GETSET).cast(),
             },
-        )
+        )?;
+        // asyncio's class attribute: the most one read returns.
+        let max_size = Owned::from_new(PyLong_FromSize_t(MAX_READ))?;
+        if PyDict_SetItemString((*tp).tp_dict, c"max_size".as_ptr(), max_size.as_ptr()) < 0 {
+            return Err(raised::Raised);
+        }
+        PyType_Modified(tp);
+        Ok(tp)
     }
 }

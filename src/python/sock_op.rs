@@ -19,7 +19,7 @@ use super::fd_owner::FdOwner;
 use super::names;
 use super::owned::{clear_slot, Owned};
 use super::raised::{self, raise_io, PyResult, Raised};
-use super::read_buffer::{recv_bytes, MAX_READ};
+use super::read_buffer::recv_bytes;
 use super::ready_item::ReadyItem;
 use super::type_object::{ffi_edge, new_type, visit_slots};
 use crate::core::interest::Direction;
@@ -493,20 +493,13 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
         // `sock.recv(0)` returns at once without a syscall, closed or not.
         return super::read_buffer::bytes_of(&[]);
     }
-    match recv_bytes(fd, size.min(MAX_READ)) {
+    match recv_bytes(fd, size) {
         Ok(data) => return data,
         Err(e) if sys::would_block(&e) => {}
         Err(e) => return Err(raise_io(&e)),
     }
     let future = create_future(lp)?;
-    let op = new_op(
-        lp,
-        future.as_ptr(),
-        sock,
-        null_mut(),
-        fd,
-        Work::Recv(size.min(MAX_READ)),
-    )?;
+    let op = new_op(lp, future.as_ptr(), sock, null_mut(), fd, Work::Recv(size))?;
     wait_for(lp, &future, fd, op, Direction::Read)
 }
 
