@@ -5,6 +5,8 @@ import gc
 import warnings
 import weakref
 
+import pytest
+
 
 class Payload:
     """A weak-referenceable argument whose lifetime we watch."""
@@ -133,3 +135,69 @@ def test_removed_reader_releases_its_callback(loop):
     finally:
         a.close()
         b.close()
+
+
+ENDINGS = {
+    "returns": "await asyncio.sleep(0)",
+    "executor": "await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.01)",
+    "to_thread": "await asyncio.to_thread(time.sleep, 0.01)",
+    "raises": "raise ValueError('x')",
+    "keyboard_interrupt": "raise KeyboardInterrupt",
+    "sigint": "asyncio.get_running_loop().call_later(0.01, os.kill, os.getpid(), signal.SIGINT)\n"
+              "    await asyncio.sleep(5)",
+}
+
+RUNNERS = {
+    "runner": "with asyncio.Runner(loop_factory=factory) as runner:\n        runner.run(main())",
+    "run_until_complete": "lp = factory()\n    try:\n        lp.run_until_complete(main())\n"
+                          "    finally:\n        lp.close()",
+}
+
+
+@pytest.mark.parametrize("runner", sorted(RUNNERS))
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+def test_a_finished_loop_is_freed_however_the_program_ended(run_child, runner, ending):
+    result = run_child(f"""
+import gc, weakref
+refs = []
+def factory():
+    lp = loop_factory()
+    refs.append(weakref.ref(lp))
+    return lp
+async def main():
+    {ENDINGS[ending]}
+def run():
+    {RUNNERS[runner]}
+try:
+    run()
+except (ValueError, KeyboardInterrupt):
+    pass
+deadline = time.monotonic() + 5
+while any(r() is not None for r in refs) and time.monotonic() < deadline:
+    gc.collect()  # worker threads let go of the loop when they end
+    time.sleep(0.01)
+print(len(refs), sum(r() is None for r in refs))
+""")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"], result.stdout + result.stderr
+
+
+def test_a_loop_that_ran_anyio_to_thread_is_freed(run_child):
+    result = run_child("""
+import gc, weakref, anyio
+refs = []
+def factory():
+    lp = loop_factory()
+    refs.append(weakref.ref(lp))
+    return lp
+async def main():
+    await anyio.to_thread.run_sync(time.sleep, 0.01)
+anyio.run(main, backend_options={"loop_factory": factory})
+deadline = time.monotonic() + 5
+while any(r() is not None for r in refs) and time.monotonic() < deadline:
+    gc.collect()  # anyio's idle worker thread lets go of the loop when it ends
+    time.sleep(0.01)
+print(len(refs), sum(r() is None for r in refs))
+""")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1"], result.stdout + result.stderr
