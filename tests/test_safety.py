@@ -17,6 +17,15 @@ import pytest
 from conftest import _run_child
 from socket_helpers import run, until
 
+def asyncio_fails_here(reason):
+    """Both loops, the stock asyncio half an expected failure: a guarantee
+    zloop gives beyond asyncio (``reason`` says how asyncio falls short)."""
+    return pytest.mark.parametrize("loop_factory", [
+        pytest.param("asyncio", marks=pytest.mark.xfail(strict=True, reason=reason)),
+        "zloop",
+    ], indirect=True)
+
+
 # ------------------------------------------------------------ context=
 
 
@@ -169,11 +178,7 @@ def test_a_datagram_transport_never_sends_on_a_reused_number(loop):
             s.close()
 
 
-@pytest.mark.parametrize("loop_factory", [
-    pytest.param("asyncio", marks=pytest.mark.xfail(
-        strict=True, reason="asyncio trusts its selector's stale key for the number: the new reader is never woken")),
-    "zloop",
-], indirect=True)
+@asyncio_fails_here("asyncio trusts its selector's stale key for the number: the new reader is never woken")
 def test_a_transport_on_a_reused_number_is_served_despite_a_stale_reader(loop):
     a, a_peer = socket.socketpair()
     stale = []
@@ -193,11 +198,7 @@ def test_a_transport_on_a_reused_number_is_served_despite_a_stale_reader(loop):
         a_peer.close()
 
 
-@pytest.mark.parametrize("loop_factory", [
-    pytest.param("asyncio", marks=pytest.mark.xfail(
-        strict=True, reason="asyncio trusts its selector's stale key for the number: the new reader is never woken")),
-    "zloop",
-], indirect=True)
+@asyncio_fails_here("asyncio trusts its selector's stale key for the number: the new reader is never woken")
 def test_a_pending_sock_recv_never_receives_the_data_of_a_reused_number(loop):
     a, a_peer = socket.socketpair()
     a.setblocking(False)
@@ -241,11 +242,7 @@ def pipe_on_number(number, end):
     return fds
 
 
-@pytest.mark.parametrize("loop_factory", [
-    pytest.param("asyncio", marks=pytest.mark.xfail(
-        strict=True, reason="asyncio's pipe transports write to the bare fd number")),
-    "zloop",
-], indirect=True)
+@asyncio_fails_here("asyncio's pipe transports write to the bare fd number")
 def test_a_write_pipe_never_writes_to_a_reused_number(loop):
     r, w = os.pipe()
     pipe = open(w, "wb", buffering=0)
@@ -266,11 +263,7 @@ def test_a_write_pipe_never_writes_to_a_reused_number(loop):
         os.close(r)
 
 
-@pytest.mark.parametrize("loop_factory", [
-    pytest.param("asyncio", marks=pytest.mark.xfail(
-        strict=True, reason="asyncio's pipe transports read the bare fd number")),
-    "zloop",
-], indirect=True)
+@asyncio_fails_here("asyncio's pipe transports read the bare fd number")
 def test_a_read_pipe_never_reads_a_reused_number(loop):
     r, w = os.pipe()
     pipe = open(r, "rb", buffering=0)
@@ -575,11 +568,7 @@ def test_an_infinite_timer_never_fires_nor_holds_others_back(loop):
     assert fired == ["a", "b"]
 
 
-@pytest.mark.parametrize("loop_factory", [
-    pytest.param("asyncio", marks=pytest.mark.xfail(
-        strict=True, reason="NaN breaks heapq's ordering: asyncio fires timers out of order")),
-    "zloop",
-], indirect=True)
+@asyncio_fails_here("NaN breaks heapq's ordering: asyncio fires timers out of order")
 def test_nan_timers_fire_at_once_and_leave_the_others_in_order(loop):
     fired = []
     loop.call_later(0.03, fired.append, "c")

@@ -343,14 +343,8 @@ fn flag<'a>(slf: *mut PyObject, interest: Direction) -> &'a Cell<bool> {
 
 /// The debug-mode handle standing for `interest`'s callback (null if none).
 pub fn debug_handle(slf: *mut PyObject, interest: Direction) -> *mut PyObject {
-    let s = slots(slf);
     // SAFETY: slf is live; reading a field.
-    unsafe {
-        match interest {
-            Direction::Read => (*s).read_handle,
-            Direction::Write => (*s).write_handle,
-        }
-    }
+    unsafe { *debug_handle_slot(slf, interest) }
 }
 
 fn debug_handle_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
