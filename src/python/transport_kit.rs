@@ -362,6 +362,7 @@ fn debug_handle_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObj
 /// writer handle (running in `context`, with its source traceback).
 fn make_debug_handle(
     slf: *mut PyObject,
+    lp: &Owned,
     method: &names::Cached,
     context: *mut PyObject,
 ) -> PyResult<Owned> {
@@ -369,8 +370,7 @@ fn make_debug_handle(
     let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf, method.get()))? };
     let handle = super::handle::HandleRef::new(
         &raw mut super::handle::HANDLE_TYPE,
-        // SAFETY: slf is live; its loop slot is set while it is registered.
-        unsafe { (*slots(slf)).loop_ },
+        lp.as_ptr(),
         callback.as_ptr(),
         &[],
         context,
@@ -418,9 +418,11 @@ pub fn register(
     if flag.get() {
         return Ok(());
     }
-    let Some(lp) = loop_of(slf) else {
+    // Owned: in debug mode Python code runs below, which may let go of it.
+    let Some(loop_ref) = loop_owned(slf) else {
         return Ok(());
     };
+    let lp = LoopObject::from_ptr(loop_ref.as_ptr());
     // asyncio's `_add_reader`/`_add_writer` check this first.
     lp.ensure_open()?;
     let fd = core(slf).fd.get();
@@ -431,19 +433,18 @@ pub fn register(
         return Err(raise_io(&std::io::Error::from_raw_os_error(libc::EBADF)));
     }
     // SAFETY: the slot holds null or an owned Context; the copy is owned.
-    unsafe {
+    let context = unsafe {
         let copy = Owned::from_new(PyContext_CopyCurrent())?;
         let slot = context_slot(slf, interest);
         clear_slot(slot);
-        *slot = copy.into_ptr();
-    }
+        *slot = copy.clone().into_ptr();
+        copy
+    };
     // SAFETY: slf is live.
     let item = make(TransportRef(unsafe { Owned::from_borrowed(slf) }));
     if lp.debug() {
         if let Some((_, method, _)) = item.transport_callback() {
-            // SAFETY: the context slot was just set to a live Context.
-            let context = unsafe { *context_slot(slf, interest) };
-            let handle = make_debug_handle(slf, method, context)?;
+            let handle = make_debug_handle(slf, &loop_ref, method, context.as_ptr())?;
             // SAFETY: the slot holds null or an owned reference.
             unsafe {
                 let slot = debug_handle_slot(slf, interest);
@@ -493,7 +494,11 @@ pub fn unregister(slf: *mut PyObject, interest: Direction) {
                 null_mut(),
             ));
             if let Ok(handle) = handle {
-                let _ = super::handle::cancel(handle.as_ptr().cast());
+                // unregister() cannot fail: a repr that raised in debug
+                // mode's cancel() is reported as unraisable instead.
+                if super::handle::cancel(handle.as_ptr().cast()).is_err() {
+                    PyErr_WriteUnraisable(handle.as_ptr());
+                }
             }
         }
     }
