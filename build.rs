@@ -2,9 +2,11 @@
 //!
 //! pyo3-ffi (`links = "python"`) publishes the interpreter it configured as
 //! hex-encoded `key=value` lines in `DEP_PYTHON_PYO3_CONFIG`; we turn its
-//! version into `Py_3_12`/`Py_3_13` cfgs, as pyo3-ffi does for itself, so the
-//! adapter can follow C-API differences between versions. Nothing here needs
-//! C, so `cc` compiles nothing yet.
+//! version into `Py_3_11` ... `Py_3_15` cfgs (each one set for that version
+//! and every later one), as pyo3-ffi does for itself, so the adapter can
+//! follow C-API differences between versions, and a free-threaded build
+//! (`Py_GIL_DISABLED` in its build flags) into `Py_GIL_DISABLED`. Nothing
+//! here needs C, so `cc` compiles nothing yet.
 
 fn unhex(hex: &str) -> Vec<u8> {
     let digit = |c: u8| match c {
@@ -18,21 +20,43 @@ fn unhex(hex: &str) -> Vec<u8> {
         .collect()
 }
 
-fn python_minor() -> Option<u32> {
+/// The newest CPython minor version the adapter knows (pyo3-ffi 0.30.1's
+/// newest too).
+const NEWEST_MINOR: u32 = 15;
+
+fn pyo3_config() -> Option<String> {
     let config = std::env::var("DEP_PYTHON_PYO3_CONFIG").ok()?;
-    let text = String::from_utf8(unhex(&config)).ok()?;
-    let version = text.lines().find_map(|l| l.strip_prefix("version="))?;
+    String::from_utf8(unhex(&config)).ok()
+}
+
+fn config_value<'a>(config: &'a str, key: &str) -> Option<&'a str> {
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn python_minor(config: &str) -> Option<u32> {
+    let version = config_value(config, "version")?;
     version.trim().split('.').nth(1)?.parse().ok()
 }
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=DEP_PYTHON_PYO3_CONFIG");
-    for minor in 11..=15 {
-        println!("cargo:rustc-check-cfg=cfg(Py_3_{minor})");
+    let config = pyo3_config().unwrap_or_default();
+    let minor = python_minor(&config).unwrap_or(11);
+    for m in 11..=minor.max(NEWEST_MINOR) {
+        println!("cargo:rustc-check-cfg=cfg(Py_3_{m})");
     }
-    let minor = python_minor().unwrap_or(11);
+    println!("cargo:rustc-check-cfg=cfg(Py_GIL_DISABLED)");
     for m in 11..=minor {
         println!("cargo:rustc-cfg=Py_3_{m}");
+    }
+    let flags = config_value(&config, "build_flags").unwrap_or("");
+    if flags
+        .split(',')
+        .any(|flag| flag.trim() == "Py_GIL_DISABLED")
+    {
+        println!("cargo:rustc-cfg=Py_GIL_DISABLED");
     }
 }

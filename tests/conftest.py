@@ -105,7 +105,10 @@ def zloop():
 def restore_policy():
     """Restore the global asyncio policy after a test that changes it."""
     yield
-    asyncio.set_event_loop_policy(None)
+    if sys.version_info >= (3, 14):  # without 3.14's deprecation warning
+        asyncio.events._set_event_loop_policy(None)
+    else:
+        asyncio.set_event_loop_policy(None)
 
 
 # ---------------------------------------------------------------- helpers
@@ -157,13 +160,20 @@ else:
 '''
 
 
-def _run_child(kind, code, timeout=20, env=None, args=()):
-    """Run ``code`` in a fresh interpreter with ``loop_factory`` defined."""
+def _child_env(env=None):
+    """The environment of a child interpreter: this one's import path, no
+    asyncio debug mode, plus ``env``."""
     full_env = dict(os.environ)
     full_env.pop("PYTHONASYNCIODEBUG", None)
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     if env:
         full_env.update(env)
+    return full_env
+
+
+def _run_child(kind, code, timeout=20, env=None, args=()):
+    """Run ``code`` in a fresh interpreter with ``loop_factory`` defined."""
+    full_env = _child_env(env)
     source = CHILD_PREAMBLE + textwrap.dedent(code)
     return subprocess.run(
         [sys.executable, *args, "-c", source, kind],

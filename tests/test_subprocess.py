@@ -340,10 +340,17 @@ def test_send_signal_sigusr1_ends_the_child_with_negative_sigusr1(loop_factory):
 
 def test_child_handling_a_signal_keeps_running_and_exits_normally(loop_factory):
     async def main():
+        # The child polls for the handler's run: a signal that arrives just
+        # before a blocking read() does not interrupt it (the handler would
+        # only run once the read returns).
         proc = await py(
             "import signal, sys, time\n"
-            "signal.signal(signal.SIGUSR1, lambda *a: print('got', flush=True))\n"
+            "got = []\n"
+            "signal.signal(signal.SIGUSR1, lambda *a: got.append(1))\n"
             "print('ready', flush=True)\n"
+            "while not got:\n"
+            "    time.sleep(0.01)\n"
+            "print('got', flush=True)\n"
             "sys.stdin.readline()\n",
             stdin=PIPE, stdout=PIPE)
         assert await proc.stdout.readline() == b"ready\n"

@@ -66,4 +66,6 @@ class ChildWatching:
     def _wait_child_in_thread(self, pid, transport):
         returncode = _exit_code(pid)
         if not self.is_closed():
-            self._child_watcher_callback(pid, returncode, transport)
+            # As asyncio's ThreadedChildWatcher: the loop's callback runs on
+            # the loop's thread (on 3.14+ it touches the transport directly).
+            self.call_soon_threadsafe(self._child_watcher_callback, pid, returncode, transport)

@@ -118,14 +118,18 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         self._close_signal_handlers()
         self._release_engine()
 
-    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+    def _make_socket_transport(
+        self, sock, protocol, waiter=None, *, extra=None, server=None, context=None
+    ):
+        # context: 3.15+ runs a socket transport's set-up callbacks in the
+        # context the connection was made in (None: the current one's copy).
         self._ensure_fd_no_transport(sock)
         base_events._set_nodelay(sock)
         transport = _zloop.Transport(self, sock, protocol, _transport_extra(sock, extra), server)
         if server is not None:
             _support.server_attach(server, transport)
         self._transports[sock.fileno()] = transport
-        return self._connect_transport(transport, protocol, waiter)
+        return self._connect_transport(transport, protocol, waiter, context=context)
 
     def _make_datagram_transport(self, sock, protocol, address=None, waiter=None, extra=None):
         self._ensure_fd_no_transport(sock)
@@ -158,15 +162,15 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         reader_trick = stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode)
         return self._connect_transport(transport, protocol, waiter, start_reading=reader_trick)
 
-    def _connect_transport(self, transport, protocol, waiter, start_reading=True):
+    def _connect_transport(self, transport, protocol, waiter, start_reading=True, context=None):
         """The tail of asyncio's transport constructors: ``connection_made``,
         then reading (only once ``connection_made`` has run), then the
-        waiter."""
-        self.call_soon(protocol.connection_made, transport)
+        waiter, each in ``context`` when one is given."""
+        self.call_soon(protocol.connection_made, transport, context=context)
         if start_reading:
-            self.call_soon(transport._start_reading)
+            self.call_soon(transport._start_reading, context=context)
         if waiter is not None:
-            self.call_soon(futures._set_result_unless_cancelled, waiter, None)
+            self.call_soon(futures._set_result_unless_cancelled, waiter, None, context=context)
         return transport
 
     def _start_serving(
@@ -178,13 +182,15 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         backlog=100,
         ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
         ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT,
+        context=None,
     ):
-        """Accept connections on ``sock`` with the native accept loop."""
+        """Accept connections on ``sock`` with the native accept loop
+        (``context``: 3.15+'s server context, copied for each connection)."""
         args = (protocol_factory, sock, sslcontext, server, backlog)
         timeouts = (ssl_handshake_timeout, ssl_shutdown_timeout)
 
         def on_connection(fd):
-            self._accepted(fd, *args, *timeouts)
+            self._accepted(fd, *args, *timeouts, context)
 
         def on_resource_error(exc):
             # Out of fds or memory: pause accepting and retry, as asyncio does.
@@ -196,7 +202,9 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
                 }
             )
             self._remove_reader(sock.fileno())
-            self.call_later(constants.ACCEPT_RETRY_DELAY, self._start_serving, *args, *timeouts)
+            self.call_later(
+                constants.ACCEPT_RETRY_DELAY, self._start_serving, *args, *timeouts, context
+            )
 
         acceptor = _zloop.Acceptor(sock, backlog, on_connection, on_resource_error)
         self._add_reader(sock.fileno(), acceptor)
@@ -211,12 +219,17 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         backlog,
         ssl_handshake_timeout,
         ssl_shutdown_timeout,
+        context,
     ):
         """A connection the native accept loop took: build its transport."""
         conn = socket.socket(sock.family, sock.type, sock.proto, fileno=fd)
         extra = {"peername": _address(conn, "getpeername")}
         if self._debug:
             logger.debug("%r got a new connection from %r: %r", server, extra["peername"], conn)
+        transport_kw = {}
+        if context is not None:  # 3.15+: each connection in a copy of the server's context
+            context = context.copy()
+            transport_kw["context"] = context
         if sslcontext:
             # The TLS handshake is awaited; asyncio's coroutine does it.
             self.create_task(
@@ -228,13 +241,15 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
                     server,
                     ssl_handshake_timeout,
                     ssl_shutdown_timeout,
-                )
+                    **transport_kw,
+                ),
+                context=context,
             )
             return
         protocol = None
         try:
-            protocol = protocol_factory()
-            self._make_socket_transport(conn, protocol, extra=extra, server=server)
+            protocol = context.run(protocol_factory) if context is not None else protocol_factory()
+            self._make_socket_transport(conn, protocol, extra=extra, server=server, context=context)
         except (SystemExit, KeyboardInterrupt):
             conn.close()
             raise
@@ -357,6 +372,7 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         server=None,
         ssl_handshake_timeout=None,
         ssl_shutdown_timeout=None,
+        context=None,
     ):
         ssl_protocol = sslproto.SSLProtocol(
             self,
@@ -368,7 +384,9 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
             ssl_handshake_timeout=ssl_handshake_timeout,
             ssl_shutdown_timeout=ssl_shutdown_timeout,
         )
-        self._make_socket_transport(rawsock, ssl_protocol, extra=extra, server=server)
+        self._make_socket_transport(
+            rawsock, ssl_protocol, extra=extra, server=server, context=context
+        )
         return ssl_protocol._app_transport
 
     if not hasattr(base_events.BaseEventLoop, "_run_forever_setup"):

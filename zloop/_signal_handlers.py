@@ -15,6 +15,10 @@ from asyncio import coroutines
 from . import _zloop
 
 
+# asyncio's own check, without 3.14's deprecation warning of the public name.
+_iscoroutinefunction = getattr(coroutines, "_iscoroutinefunction", coroutines.iscoroutinefunction)
+
+
 def _ignore_signal(signum, frame):
     """Python-level handler: the work happens on the loop."""
 
@@ -29,7 +33,7 @@ class SignalHandlers:
 
     def add_signal_handler(self, sig, callback, *args):
         """Run ``callback(*args)`` on the loop whenever ``sig`` arrives."""
-        if coroutines.iscoroutine(callback) or coroutines.iscoroutinefunction(callback):
+        if coroutines.iscoroutine(callback) or _iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         self._check_signal(sig)
         self._check_closed()

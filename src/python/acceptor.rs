@@ -1,11 +1,14 @@
 //! `Acceptor`: the native accept loop of a listening socket.
 //!
-//! It is the reader callback of the listening fd: each call accepts up to
-//! `backlog` connections with `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` and
+//! It is the reader callback of the listening fd: each call makes up to
+//! `backlog` accept attempts (`backlog + 1` from Python 3.14, as asyncio's
+//! `_accept_connection`) with `accept4(SOCK_NONBLOCK | SOCK_CLOEXEC)` and
 //! hands each new fd to `on_connection(fd)` (the Python edge builds the
 //! protocol and transport). Running out of descriptors or memory (EMFILE,
 //! ENFILE, ENOBUFS, ENOMEM) goes to `on_resource_error(exc)`, which pauses
-//! accepting as asyncio does, so the server keeps serving.
+//! accepting as asyncio does, so the server keeps serving; as in asyncio,
+//! the remaining attempts of that event are still made (each one failing
+//! is reported).
 
 use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
@@ -41,11 +44,19 @@ fn is_resource_error(errno: i32) -> bool {
     )
 }
 
+/// Accept attempts per readable event beyond `backlog`: asyncio loops
+/// `range(backlog)` up to 3.13 and `range(backlog + 1)` from 3.14.
+const EXTRA_ATTEMPTS: usize = if cfg!(Py_3_14) { 1 } else { 0 };
+
+/// A connection aborted before `accept()` ends the event's accept loop up to
+/// 3.13; from 3.14 asyncio discards it and goes on accepting.
+const CONTINUE_AFTER_ABORTED: bool = cfg!(Py_3_14);
+
 /// One readable event of the listening socket.
 fn accept_ready(obj: *mut AcceptorObject) -> PyResult<()> {
     // SAFETY: obj is a live Acceptor (the caller holds a reference).
     let backlog = unsafe { (*obj).backlog };
-    for _ in 0..backlog.max(1) {
+    for _ in 0..backlog.max(1) + EXTRA_ATTEMPTS {
         // SAFETY: as above; sock is null or the acceptor's own reference.
         // Checked on every round: on_connection may close the socket.
         let fd = unsafe {
@@ -71,6 +82,7 @@ fn accept_ready(obj: *mut AcceptorObject) -> PyResult<()> {
                     Owned::from_new(PyObject_CallOneArg(callback.as_ptr(), arg.as_ptr()))?;
                 }
             }
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) && CONTINUE_AFTER_ABORTED => {}
             Err(e) if sys::would_block(&e) || e.raw_os_error() == Some(libc::ECONNABORTED) => {
                 return Ok(());
             }
@@ -83,7 +95,6 @@ fn accept_ready(obj: *mut AcceptorObject) -> PyResult<()> {
                     let callback = Owned::from_borrowed((*obj).on_resource_error);
                     Owned::from_new(PyObject_CallOneArg(callback.as_ptr(), exc.as_ptr()))?;
                 }
-                return Ok(());
             }
             // Anything else goes to the exception handler, as asyncio's
             // `_accept_connection` lets it.

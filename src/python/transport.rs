@@ -333,6 +333,12 @@ fn on_eof(slf: *mut PyObject) -> PyResult<()> {
 
 // --- writing -----------------------------------------------------------------
 
+/// The start of asyncio's TypeError message for a `write()` of the wrong type.
+#[cfg(Py_3_14)]
+const NOT_BYTES_LIKE: &str = "data argument must be a bytes, bytearray, or memoryview object, not ";
+#[cfg(not(Py_3_14))]
+const NOT_BYTES_LIKE: &str = "data argument must be a bytes-like object, not ";
+
 /// `data` as a queueable chunk (a reference for bytes, a copy otherwise), or
 /// asyncio's TypeError for anything that is not bytes-like.
 fn chunk_of(data: *mut PyObject, strict_types: bool) -> PyResult<Chunk> {
@@ -349,10 +355,7 @@ fn chunk_of(data: *mut PyObject, strict_types: bool) -> PyResult<Chunk> {
             let shown = Owned::from_new(PyObject_Repr(name.as_ptr()))?;
             return Err(raise(
                 PyExc_TypeError,
-                &format!(
-                    "data argument must be a bytes-like object, not {}",
-                    utf8(shown.as_ptr())?
-                ),
+                &format!("{NOT_BYTES_LIKE}{}", utf8(shown.as_ptr())?),
             ));
         }
         let mut view: Py_buffer = std::mem::zeroed();

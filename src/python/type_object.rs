@@ -27,7 +27,16 @@ pub unsafe fn new_type(
         };
         (*tp).tp_name = name.as_ptr();
         (*tp).tp_basicsize = basicsize as Py_ssize_t;
-        (*tp).tp_flags = flags;
+        // A free-threaded build keeps the flags in an atomic; the type is
+        // not shared yet, so a plain store is enough.
+        #[cfg(Py_GIL_DISABLED)]
+        {
+            *(*tp).tp_flags.get_mut() = flags;
+        }
+        #[cfg(not(Py_GIL_DISABLED))]
+        {
+            (*tp).tp_flags = flags;
+        }
     }
 }
 
