@@ -84,3 +84,34 @@ def test_server_connections_see_the_variables_of_server_creation_each_in_its_own
     seen = run(loop, main())
     later = "set in connection_made" if ONE_CONNECTION_CONTEXT else "set before create_server"
     assert seen == [[("made", "set before create_server"), ("data", later)]] * 2
+
+
+
+def test_connection_lost_sees_what_data_received_set_from_3_15(loop):
+    import socket
+
+    class Setter(asyncio.Protocol):
+        lost_saw = None
+
+        def data_received(self, data):
+            var.set("set in data_received")
+
+        def connection_lost(self, exc):
+            self.lost_saw = var.get()
+
+    a, b = socket.socketpair()
+
+    async def main():
+        var.set("set by the caller")
+        transport, proto = await loop.create_connection(Setter, sock=a)
+        b.send(b"x")
+        await asyncio.sleep(0.05)
+        transport.close()  # from the caller, outside the connection's callbacks
+        await until(lambda: proto.lost_saw is not None)
+        return proto.lost_saw
+
+    try:
+        saw = run(loop, main())
+    finally:
+        b.close()
+    assert saw == ("set in data_received" if ONE_CONNECTION_CONTEXT else "set by the caller")

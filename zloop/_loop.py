@@ -126,6 +126,8 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         self._ensure_fd_no_transport(sock)
         base_events._set_nodelay(sock)
         transport = _zloop.Transport(self, sock, protocol, _transport_extra(sock, extra), server)
+        if context is not None:
+            transport._use_connection_context(context)
         if server is not None:
             _support.server_attach(server, transport)
         self._transports[sock.fileno()] = transport

@@ -589,6 +589,9 @@ noargs!(m_read_ready, |slf| on_readable(&TransportRef::of(slf))
     .map(|_| Owned::none()));
 noargs!(m_write_ready, |slf| on_writable(&TransportRef::of(slf))
     .map(|_| Owned::none()));
+onearg!(m_use_connection_context, |slf, context| {
+    kit::set_connection_context(slf, context).map(|_| Owned::none())
+});
 onearg!(m_set_protocol, |slf, protocol| set_protocol(slf, protocol)
     .map(|_| Owned::none()));
 noargs!(m_make_empty_waiter, |slf| {
@@ -696,7 +699,7 @@ const FLOW: [PyMethodDef; 3] = kit::flow_methods::<TransportState>(c"Bytes queue
 
 const SOCKET: [PyMethodDef; 2] = kit::socket_methods::<TransportState>();
 
-static mut METHODS: [PyMethodDef; 24] = [
+static mut METHODS: [PyMethodDef; 25] = [
     onearg_def(
         c"write",
         m_write,
@@ -751,6 +754,11 @@ static mut METHODS: [PyMethodDef; 24] = [
         c"_write_ready",
         m_write_ready,
         c"The socket is writable (what the engine calls natively).",
+    ),
+    onearg_def(
+        c"_use_connection_context",
+        m_use_connection_context,
+        c"3.15+: run every callback of the connection in this context.",
     ),
     PyMethodDef::zeroed(),
 ];

@@ -55,6 +55,10 @@ pub struct Slots {
     /// traceback is the "created at" part of slow-callback reports.
     pub read_handle: *mut PyObject,
     pub write_handle: *mut PyObject,
+    /// 3.15+'s connection context (`_SelectorTransport._context`): when
+    /// set, every callback of the transport (readiness, connection_lost)
+    /// runs in this one context instead of a copy per registration.
+    pub connection_context: *mut PyObject,
 }
 
 /// Plain state every transport has; all-zero is a valid value, so it lives
@@ -434,7 +438,12 @@ pub fn register(
     }
     // SAFETY: the slot holds null or an owned Context; the copy is owned.
     let context = unsafe {
-        let copy = Owned::from_new(PyContext_CopyCurrent())?;
+        let shared = (*slots(slf)).connection_context;
+        let copy = if shared.is_null() {
+            Owned::from_new(PyContext_CopyCurrent())?
+        } else {
+            Owned::from_borrowed(shared)
+        };
         let slot = context_slot(slf, interest);
         clear_slot(slot);
         *slot = copy.clone().into_ptr();
@@ -599,13 +608,43 @@ pub fn call_soon(
     names::call_method(lp.as_ptr(), &names::S_CALL_SOON, &argv).map(drop)
 }
 
-/// `loop.call_soon(self._call_connection_lost, exc)`; `exc` null is None.
+/// `loop.call_soon(self._call_connection_lost, exc)` (in the connection
+/// context when there is one, as 3.15's `_call_soon`); `exc` null is None.
 pub fn schedule_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     // SAFETY: slf is live; the bound method is a new reference; None is immortal.
     unsafe {
         let method = Owned::from_new(PyObject_GetAttr(slf, names::S_CALL_CONNECTION_LOST.get()))?;
-        call_soon(slf, method.as_ptr(), &[none_if_null(exc)])
+        let context = (*slots(slf)).connection_context;
+        if context.is_null() {
+            return call_soon(slf, method.as_ptr(), &[none_if_null(exc)]);
+        }
+        let Some(lp) = loop_owned(slf) else {
+            return Ok(());
+        };
+        let kwnames = Owned::from_new(PyTuple_Pack(1, names::S_CONTEXT.get()))?;
+        let argv = [lp.as_ptr(), method.as_ptr(), none_if_null(exc), context];
+        Owned::from_new(PyObject_VectorcallMethod(
+            names::S_CALL_SOON.get(),
+            argv.as_ptr(),
+            3,
+            kwnames.as_ptr(),
+        ))
+        .map(drop)
     }
+}
+
+/// `_use_connection_context(context)`: 3.15+, from the Python edge.
+pub fn set_connection_context(slf: *mut PyObject, context: *mut PyObject) -> PyResult<()> {
+    // SAFETY: slf and context are live; a type check before keeping it.
+    unsafe {
+        if PyContext_CheckExact(context) == 0 {
+            return Err(raise(PyExc_TypeError, "a contextvars.Context is required"));
+        }
+        let slot = &raw mut (*slots(slf)).connection_context;
+        clear_slot(slot);
+        *slot = Owned::from_borrowed(context).into_ptr();
+    }
+    Ok(())
 }
 
 /// None for a null `exc` (how the internals pass "no exception").
@@ -1381,6 +1420,7 @@ unsafe extern "C" fn traverse<S: Kind>(
                 (*s).write_context,
                 (*s).read_handle,
                 (*s).write_handle,
+                (*s).connection_context,
             ],
             visit,
             arg,
@@ -1409,6 +1449,7 @@ unsafe extern "C" fn clear<S: Kind>(slf: *mut PyObject) -> c_int {
         clear_slot(&raw mut (*s).write_context);
         clear_slot(&raw mut (*s).read_handle);
         clear_slot(&raw mut (*s).write_handle);
+        clear_slot(&raw mut (*s).connection_context);
         clear_slot(&raw mut (*s).io);
         clear_slot(&raw mut (*s).loop_);
     }
