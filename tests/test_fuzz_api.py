@@ -10,8 +10,10 @@ sockets; objects whose ``__index__``, ``fileno`` or ``__buffer__`` raise), in
 normal and debug mode, runs on stock asyncio and on zloop, each in its own
 worker process (tests/fuzz_worker.py).  The properties:
 
-* the zloop worker survives every program (no segfault, abort or panic; a
-  dead worker is a failure that prints the program and how to replay it);
+* the zloop worker survives every program (no segfault, abort or hang; a
+  dead worker is a failure that prints the program and how to replay it),
+  and no call raises SystemError (what a Rust panic stopped at the FFI
+  edge, or a C-API misuse, turns into);
 * every call has the outcome it has on stock asyncio: it returns, or it
   raises the same exception type (``ALLOWED`` lists the differences where
   asyncio is the one that is wrong, with the reason);
@@ -257,6 +259,10 @@ def zloop_failure(workers, program):
         return f"zloop: the program's set-up failed:\n{got['setup_error']}", None
     if "valgrind" in got:
         return f"valgrind reported a memory error while zloop ran:\n{got['valgrind'][-6000:]}", None
+    for index, outcome in enumerate(got["outcomes"]):
+        # What a Rust panic stopped at the FFI edge, or a C-API misuse, raises.
+        if outcome == "raise:SystemError":
+            return f"call {index + 1}: zloop raised SystemError (a panic or a C-API error)", None
     return None, got
 
 
