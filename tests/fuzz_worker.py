@@ -205,10 +205,13 @@ class Env:
     """The objects one program runs against, on one loop."""
 
     def __init__(self, kind, debug, tmp=None):
-        import zloop
-
         self.kind = kind
-        self.loop = zloop.new_event_loop() if kind == "zloop" else asyncio.new_event_loop()
+        if kind == "zloop":
+            import zloop
+
+            self.loop = zloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.loop.set_debug(debug)
         self.handled = []
         self.loop.set_exception_handler(
@@ -699,7 +702,8 @@ def describe_call(call):
     shown += [f"{k}={describe_token(v)}" for k, v in kwargs.items()]
     where = "  # inside a task on the running loop" if in_loop else ""
     if method.startswith("op:"):
-        return f"operator.{method[3:]}({', '.join([target, *shown])}){where}"
+        name = method[3:] if method[3:] in ("repr", "hash") else f"operator.{method[3:]}"
+        return f"{name}({', '.join([target, *shown])}){where}"
     if method.startswith("."):
         return f"{target}{method}{where}"
     return f"{target}.{method}({', '.join(shown)}){where}"
@@ -721,6 +725,10 @@ async def _await_result(result):
     return await asyncio.wait_for(result, CALL_TIMEOUT)
 
 
+OPERATORS = {"repr": repr, "hash": hash, "eq": operator.eq, "lt": operator.lt, "le": operator.le,
+             "gt": operator.gt, "ge": operator.ge}
+
+
 def invoke(env, call):
     """Make one call; returns its result (a coroutine's is awaited)."""
     target_name, method, args, kwargs, in_loop = call
@@ -728,7 +736,7 @@ def invoke(env, call):
     args = [env.value(a) for a in args]
     kwargs = {k: env.value(v) for k, v in kwargs.items()}
     if method.startswith("op:"):
-        return getattr(operator, method[3:])(target, *args)
+        return OPERATORS[method[3:]](target, *args)
     if method.startswith("."):
         return getattr(target, method[1:])
     fn = getattr(target, method)
