@@ -305,7 +305,7 @@ def minimal(failure_of, program, failure):
     return program, failure
 
 
-MAX_MINIMISED = 12  # per group; failures of a kind already seen are only counted
+MAX_MINIMISED = 12 if not VALGRIND else 3  # per group; later failures are only counted
 
 
 def signature(program, failure):
