@@ -397,7 +397,11 @@ def fuzz(group, check, strategy, workers):
                 break
         if not BUDGET:
             break
-    summary = f"{group}: {examples} programs (fuzz seed: {ROTATING_SEED}; replay with ZLOOP_FUZZ_SEED={ROTATING_SEED})"
+    if BUDGET:
+        summary = (f"{group}: {examples} programs (seed 0, then fuzz seed: {ROTATING_SEED}; "
+                   f"replay with ZLOOP_FUZZ_SEED={ROTATING_SEED} ZLOOP_FUZZ_BUDGET={BUDGET:g})")
+    else:
+        summary = f"{group}: {examples} programs (smoke run, seed 0)"
     print(summary)
     if findings:
         reports = [f"--- [{count}x] {key}\n{report}" for key, (count, report, _) in findings.items()]
