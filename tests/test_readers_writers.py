@@ -274,3 +274,25 @@ def test_removing_a_closed_socket_that_was_never_watched_is_a_value_error(loop):
     finally:
         b.close()
 
+
+
+@pytest.mark.parametrize("fd, error", [
+    (2**31, OverflowError), (2**63, OverflowError), (-2**63 - 1, ValueError), (-1, ValueError),
+], ids=["2**31", "2**63", "-2**63-1", "-1"])
+def test_add_reader_of_a_number_no_fd_can_have_fails_as_the_selector_does(loop, fd, error):
+    with pytest.raises(error):
+        loop.add_reader(fd, print)
+
+
+@pytest.mark.parametrize("fd", [2**31, 2**70], ids=["2**31", "2**70"])
+def test_removing_a_number_beyond_any_fd_says_it_was_not_watched(loop, fd):
+    assert loop.remove_reader(fd) is False
+
+
+def test_a_closed_loop_refuses_new_watchers_before_looking_at_the_number(loop):
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.add_writer(2**63, print)
+    assert loop.remove_reader(-1) is False
+    with pytest.raises(ValueError, match="Invalid file object"):
+        loop.remove_reader("x")

@@ -583,3 +583,78 @@ def test_nan_timers_fire_at_once_and_leave_the_others_in_order(loop):
     assert fired == ["nan1", "nan2"]
     run(loop, asyncio.sleep(0.06))
     assert fired == ["nan1", "nan2", "a", "b", "c", "d"]
+
+
+
+# --------------------------------------- write buffers and water marks
+
+
+def test_writing_a_non_contiguous_view_is_a_fatal_write_error(loop, errors):
+    a, b = socket.socketpair()
+    transport, proto = run(loop, loop.create_unix_connection(Recording, sock=a))
+    try:
+        transport.write(memoryview(b"abcdefgh")[::2])  # does not raise
+        run(loop, until(lambda: proto.lost_called))
+        assert type(proto.lost) is BufferError
+        assert [c["message"] for c in errors] == ["Fatal write error on socket transport"]
+    finally:
+        transport.close()
+        b.close()
+
+
+def test_a_write_pipe_given_a_non_contiguous_view_fails_as_a_fatal_write_error(loop, errors):
+    r, w = os.pipe()
+    transport, proto = run(loop, loop.connect_write_pipe(Recording, open(w, "wb", 0)))
+    try:
+        transport.write(memoryview(b"abcdefgh")[::2])
+        run(loop, until(lambda: proto.lost_called))
+        assert type(proto.lost) is BufferError
+        assert [c["message"] for c in errors] == ["Fatal write error on pipe transport"]
+    finally:
+        transport.close()
+        os.close(r)
+
+
+@pytest.mark.parametrize("high, low", [(2**70, None), (1.5, None), (10.5, 2.5), (True, False)],
+                         ids=["huge", "float", "floats", "bools"])
+def test_write_buffer_limits_take_any_numbers_that_pass_the_high_low_check(
+        loop, high, low):
+    a, b = socket.socketpair()
+    transport, _ = run(loop, loop.create_unix_connection(asyncio.Protocol, sock=a))
+    try:
+        transport.set_write_buffer_limits(high, low)
+    finally:
+        transport.close()
+        b.close()
+
+
+@pytest.mark.parametrize("high, low, error", [
+    (math.nan, -1, ValueError), (b"x" * 3, b"x" * 5, ValueError), (-10**100, b"x", TypeError),
+    (1, 2, ValueError),
+], ids=["nan", "bytes", "mixed", "inverted"])
+def test_write_buffer_limits_that_fail_the_high_low_check_raise_its_error(
+        loop, high, low, error):
+    a, b = socket.socketpair()
+    transport, _ = run(loop, loop.create_unix_connection(asyncio.Protocol, sock=a))
+    try:
+        with pytest.raises(error):
+            transport.set_write_buffer_limits(high, low)
+    finally:
+        transport.close()
+        b.close()
+
+
+def test_writelines_of_something_falsy_writes_nothing_from_3_12(loop):
+    import sys
+
+    a, b = socket.socketpair()
+    transport, _ = run(loop, loop.create_unix_connection(asyncio.Protocol, sock=a))
+    try:
+        if sys.version_info >= (3, 12):
+            transport.writelines(0)
+        else:
+            with pytest.raises(TypeError):  # 3.11: b"".join(0)
+                transport.writelines(0)
+    finally:
+        transport.close()
+        b.close()

@@ -552,3 +552,20 @@ def test_sock_recv_returns_more_than_a_transport_read_when_asked(loop):
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("call", [
+    lambda loop, s: loop.sock_recv(s, 10),
+    lambda loop, s: loop.sock_recv_into(s, bytearray(10)),
+    lambda loop, s: loop.sock_sendall(s, b"x"),
+    lambda loop, s: loop.sock_recvfrom(s, 10),
+    lambda loop, s: loop.sock_recvfrom_into(s, bytearray(10)),
+    lambda loop, s: loop.sock_sendto(s, b"x", ("127.0.0.1", 9)),
+    lambda loop, s: loop.sock_accept(s),
+    lambda loop, s: loop.sock_connect(s, ("127.0.0.1", 9)),
+], ids=["recv", "recv_into", "sendall", "recvfrom", "recvfrom_into", "sendto", "accept",
+        "connect"])
+def test_sock_methods_given_something_that_is_not_a_socket_fail_on_its_missing_methods(
+        loop, call):
+    with pytest.raises(AttributeError):
+        loop.run_until_complete(call(loop, b"not a socket"))

@@ -7,7 +7,7 @@ import stat
 import sys
 import threading
 import weakref
-from asyncio import base_events, constants, events, futures, sslproto, trsock, unix_events
+from asyncio import base_events, constants, events, futures, selector_events, sslproto, trsock, unix_events
 from asyncio.log import logger
 
 from . import _support, _zloop
@@ -31,6 +31,7 @@ class _EngineSelectorView:
 
 
 _PLAIN_SOCKET = socket.socket
+_STOCK = selector_events.BaseSelectorEventLoop
 
 
 def _address(sock, which):
@@ -268,8 +269,8 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     async def sock_recv(self, sock, n):
         """Receive up to ``n`` bytes from the non-blocking socket ``sock``."""
-        if sock.__class__ is not _PLAIN_SOCKET or self._debug:
-            self._check_sock(sock)
+        if (sock.__class__ is not _PLAIN_SOCKET or self._debug) and not self._native_sock(sock):
+            return await _STOCK.sock_recv(self, sock, n)
         result = self._sock_recv_native(sock, n)
         if result.__class__ is bytes:
             return result
@@ -277,8 +278,8 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     async def sock_recv_into(self, sock, buf):
         """Receive into ``buf``; returns the number of bytes received."""
-        if sock.__class__ is not _PLAIN_SOCKET or self._debug:
-            self._check_sock(sock)
+        if (sock.__class__ is not _PLAIN_SOCKET or self._debug) and not self._native_sock(sock):
+            return await _STOCK.sock_recv_into(self, sock, buf)
         result = self._sock_recv_into_native(sock, buf)
         if result.__class__ is int:
             return result
@@ -286,11 +287,21 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     async def sock_sendall(self, sock, data):
         """Send all of ``data`` to the non-blocking socket ``sock``."""
-        if sock.__class__ is not _PLAIN_SOCKET or self._debug:
-            self._check_sock(sock)
+        if (sock.__class__ is not _PLAIN_SOCKET or self._debug) and not self._native_sock(sock):
+            return await _STOCK.sock_sendall(self, sock, data)
         pending = self._sock_sendall_native(sock, data)
         if pending is not None:
             return await pending
+
+    def _native_sock(self, sock):
+        """Whether the native ``sock_*`` halves take ``sock`` (after
+        asyncio's checks): not for an object that is not a ``socket.socket``,
+        which asyncio's own code then handles (duck-typed objects work, and
+        anything else fails exactly as there)."""
+        if not isinstance(sock, socket.socket):
+            return False
+        self._check_sock(sock)
+        return True
 
     def _check_sock(self, sock):
         """asyncio's checks before every ``sock_*`` call (the hot methods
@@ -309,29 +320,34 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     async def sock_recvfrom(self, sock, bufsize):
         """Receive a datagram of up to ``bufsize`` bytes: ``(data, address)``."""
-        self._check_sock(sock)
+        if not self._native_sock(sock):
+            return await _STOCK.sock_recvfrom(self, sock, bufsize)
         return await self._sock_call(sock, "recvfrom", (bufsize,), False)
 
     async def sock_recvfrom_into(self, sock, buf, nbytes=0):
         """Receive a datagram into ``buf``: ``(nbytes, address)``."""
-        self._check_sock(sock)
+        if not self._native_sock(sock):
+            return await _STOCK.sock_recvfrom_into(self, sock, buf, nbytes)
         return await self._sock_call(sock, "recvfrom_into", (buf, nbytes or len(buf)), False)
 
     async def sock_sendto(self, sock, data, address):
         """Send a datagram to ``address``; returns the bytes sent."""
-        self._check_sock(sock)
+        if not self._native_sock(sock):
+            return await _STOCK.sock_sendto(self, sock, data, address)
         return await self._sock_call(sock, "sendto", (data, address), True)
 
     async def sock_accept(self, sock):
         """Accept a connection: ``(conn, address)``, ``conn`` non-blocking."""
-        self._check_sock(sock)
+        if not self._native_sock(sock):
+            return await _STOCK.sock_accept(self, sock)
         conn, address = await self._sock_call(sock, "accept", (), False)
         conn.setblocking(False)
         return conn, address
 
     async def sock_connect(self, sock, address):
         """Connect the non-blocking socket ``sock`` to ``address``."""
-        self._check_sock(sock)
+        if not self._native_sock(sock):
+            return await _STOCK.sock_connect(self, sock, address)
         if sock.family == socket.AF_INET or (
             base_events._HAS_IPv6 and sock.family == socket.AF_INET6
         ):

@@ -221,43 +221,62 @@ pub fn deadline_after(now: f64, delay: *mut PyObject) -> PyResult<f64> {
 /// The fd behind an int or an object with `fileno()`, as asyncio's
 /// `_ensure_fd_no_transport` and the selectors check it.
 pub fn fileobj_to_fd(obj: *mut PyObject) -> PyResult<RawFd> {
+    let number = fileobj_number(obj)?;
+    // An fd beyond the int range cannot be open: EBADF, as epoll says.
+    Ok(fd_of_number(&number)?.unwrap_or(RawFd::MAX))
+}
+
+/// The int behind an int or an object with `fileno()` (asyncio's
+/// `_ensure_fd_no_transport` conversion and its ValueError), unchecked.
+pub fn fileobj_number(obj: *mut PyObject) -> PyResult<Owned> {
     // SAFETY: obj is live; new references are owned.
     unsafe {
-        let number = if PyLong_Check(obj) != 0 {
-            Owned::from_borrowed(obj)
-        } else {
-            let converted =
-                Owned::from_new(PyObject_CallMethodNoArgs(obj, super::names::S_FILENO.get()))
-                    .and_then(|f| Owned::from_new(PyNumber_Long(f.as_ptr())));
-            match converted {
-                Ok(n) => n,
-                Err(Raised) => {
-                    let expected = PyErr_ExceptionMatches(PyExc_AttributeError) != 0
-                        || PyErr_ExceptionMatches(PyExc_TypeError) != 0
-                        || PyErr_ExceptionMatches(PyExc_ValueError) != 0;
-                    if !expected {
-                        return Err(Raised);
-                    }
-                    PyErr_Clear();
-                    let shown = Owned::from_new(PyObject_Repr(obj))?;
-                    return Err(raise(
-                        PyExc_ValueError,
-                        &format!("Invalid file object: {}", utf8(shown.as_ptr())?),
-                    ));
+        if PyLong_Check(obj) != 0 {
+            return Ok(Owned::from_borrowed(obj));
+        }
+        let converted =
+            Owned::from_new(PyObject_CallMethodNoArgs(obj, super::names::S_FILENO.get()))
+                .and_then(|f| Owned::from_new(PyNumber_Long(f.as_ptr())));
+        match converted {
+            Ok(n) => Ok(n),
+            Err(Raised) => {
+                let expected = PyErr_ExceptionMatches(PyExc_AttributeError) != 0
+                    || PyErr_ExceptionMatches(PyExc_TypeError) != 0
+                    || PyErr_ExceptionMatches(PyExc_ValueError) != 0;
+                if !expected {
+                    return Err(Raised);
                 }
+                PyErr_Clear();
+                let shown = Owned::from_new(PyObject_Repr(obj))?;
+                Err(raise(
+                    PyExc_ValueError,
+                    &format!("Invalid file object: {}", utf8(shown.as_ptr())?),
+                ))
             }
-        };
-        let fd = PyLong_AsLongLong(number.as_ptr());
-        if fd == -1 && !PyErr_Occurred().is_null() {
+        }
+    }
+}
+
+/// The fd an int names: ValueError for a negative one (as selectors say
+/// it), None beyond the C int range (no such fd can be open).
+pub fn fd_of_number(number: &Owned) -> PyResult<Option<RawFd>> {
+    // SAFETY: number is a live int; the conversion reports overflow.
+    unsafe {
+        let mut overflow = 0;
+        let fd = PyLong_AsLongLongAndOverflow(number.as_ptr(), &mut overflow);
+        if fd == -1 && overflow == 0 && !PyErr_Occurred().is_null() {
             return Err(Raised);
         }
-        if fd < 0 {
+        if overflow > 0 {
+            return Ok(None);
+        }
+        if overflow < 0 || fd < 0 {
+            let shown = Owned::from_new(PyObject_Str(number.as_ptr()))?;
             return Err(raise(
                 PyExc_ValueError,
-                &format!("Invalid file descriptor: {fd}"),
+                &format!("Invalid file descriptor: {}", utf8(shown.as_ptr())?),
             ));
         }
-        // An fd beyond the int range cannot be open: EBADF, as epoll says.
-        Ok(RawFd::try_from(fd).unwrap_or(RawFd::MAX))
+        Ok(RawFd::try_from(fd).ok())
     }
 }

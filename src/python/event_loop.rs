@@ -602,9 +602,17 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
             args.len(),
         ));
     }
-    let fd = args::fileobj_to_fd(args[0])?;
+    // In asyncio's order: the file object, the loop, then the number.
+    let number = args::fileobj_number(args[0])?;
     let lp = LoopObject::from_ptr(slf);
     lp.check_closed()?;
+    let Some(fd) = args::fd_of_number(&number)? else {
+        // SAFETY: valid exception class.
+        return Err(raise_static(
+            unsafe { PyExc_OverflowError },
+            c"Python int too large to convert to C int",
+        ));
+    };
     let handle = HandleRef::new(
         ptr::addr_of_mut!(HANDLE_TYPE),
         slf,
@@ -647,8 +655,14 @@ pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResu
 
 /// `_remove_reader`/`_remove_writer`.
 fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
-    let fd = match args::fileobj_to_fd(fileobj) {
-        Ok(fd) => fd,
+    let number = args::fileobj_number(fileobj)?;
+    if LoopObject::from_ptr(slf).is_closed() {
+        return Ok(bool_object(false));
+    }
+    let fd = match args::fd_of_number(&number) {
+        // Beyond the C int range: nothing can be watched there.
+        Ok(None) => return Ok(bool_object(false)),
+        Ok(Some(fd)) => fd,
         Err(Raised) => {
             // A closed socket: found by identity if it is watched, else
             // the ValueError stands, as in asyncio's selectors.

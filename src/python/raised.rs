@@ -113,3 +113,13 @@ pub fn restore(exc: super::owned::Owned) -> Raised {
     };
     Raised
 }
+
+/// The pending exception when it is a BufferError (taken), else None with
+/// the exception left pending.
+pub fn take_buffer_error() -> Option<Owned> {
+    // SAFETY: checks and takes the current thread's pending exception.
+    if unsafe { PyErr_ExceptionMatches(PyExc_BufferError) } == 0 {
+        return None;
+    }
+    take_pending()
+}

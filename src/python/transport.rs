@@ -373,8 +373,28 @@ fn runtime_error(message: &CStr) -> Raised {
     raise_static(unsafe { PyExc_RuntimeError }, message)
 }
 
+/// A buffer `sock.send()` refuses (not contiguous) after asyncio's own
+/// checks passed: there it is a fatal write error, not an exception from
+/// `write()`.
+fn unsendable(slf: *mut PyObject) -> PyResult<()> {
+    match raised::take_buffer_error() {
+        Some(exc) => {
+            let st = state(slf);
+            if st.conn_lost.get() > 0 {
+                st.conn_lost.set(st.conn_lost.get() + 1);
+                return Ok(());
+            }
+            fatal_error(slf, exc, c"Fatal write error on socket transport")
+        }
+        None => Err(Raised),
+    }
+}
+
 fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
-    let chunk = chunk_of(data, true)?;
+    let chunk = match chunk_of(data, true) {
+        Ok(chunk) => chunk,
+        Err(Raised) => return unsendable(slf),
+    };
     let st = state(slf);
     if st.eof.get() {
         return Err(runtime_error(c"Cannot call write() after write_eof()"));
@@ -416,6 +436,14 @@ fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
             c"unable to writelines; sendfile is in progress",
         ));
     }
+    // 3.12+ returns at once for anything falsy (`if not list_of_data`).
+    #[cfg(Py_3_12)]
+    // SAFETY: list is live; PyObject_IsTrue sets an error on failure.
+    match unsafe { PyObject_IsTrue(list) } {
+        -1 => return Err(Raised),
+        0 => return Ok(()),
+        _ => {}
+    }
     // SAFETY: list is live; the iterator and items are owned.
     let chunks = unsafe {
         let iter = Owned::from_new(PyObject_GetIter(list))?;
@@ -429,7 +457,10 @@ fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
                 break;
             }
             let item = Owned::from_new(item)?;
-            chunks.push(chunk_of(item.as_ptr(), false)?);
+            match chunk_of(item.as_ptr(), false) {
+                Ok(chunk) => chunks.push(chunk),
+                Err(Raised) => return unsendable(slf),
+            }
         }
         chunks
     };

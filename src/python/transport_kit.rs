@@ -978,39 +978,80 @@ pub unsafe extern "C" fn get_protocol_paused<S: Buffered>(
     })
 }
 
-/// A water-mark argument: None (or absent, null) or an int.
-pub fn optional_long(obj: *mut PyObject) -> PyResult<Option<i64>> {
-    // SAFETY: Py_None is immortal; comparing pointers.
-    if obj.is_null() || obj == unsafe { Py_None() } {
-        return Ok(None);
+/// `(high, low)` water marks from `set_write_buffer_limits(high, low)`
+/// arguments (null or None: default), computed and checked as asyncio's
+/// `_set_write_buffer_limits` does on the objects themselves (`4 * low`,
+/// `high // 4`, `high >= low >= 0`, its ValueError with their reprs), so
+/// floats, huge ints and other comparable numbers behave as there; the
+/// result is then stored as whole byte counts (floored, saturated).
+pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
+    // SAFETY: Py_None is immortal; the arguments are null or live; every
+    // result is owned.
+    unsafe {
+        let given = |obj: *mut PyObject| !obj.is_null() && obj != Py_None();
+        let four = Owned::from_new(PyLong_FromLong(4))?;
+        let high = if given(high) {
+            Owned::from_borrowed(high)
+        } else if given(low) {
+            Owned::from_new(PyNumber_Multiply(four.as_ptr(), low))?
+        } else {
+            Owned::from_new(PyLong_FromLong(64 * 1024))?
+        };
+        let low = if given(low) {
+            Owned::from_borrowed(low)
+        } else {
+            Owned::from_new(PyNumber_FloorDivide(high.as_ptr(), four.as_ptr()))?
+        };
+        let at_least = |a: &Owned, b: *mut PyObject| -> PyResult<bool> {
+            let r = Owned::from_new(PyObject_RichCompare(a.as_ptr(), b, Py_GE))?;
+            match PyObject_IsTrue(r.as_ptr()) {
+                -1 => Err(Raised),
+                t => Ok(t == 1),
+            }
+        };
+        let zero = Owned::from_new(PyLong_FromLong(0))?;
+        if !(at_least(&high, low.as_ptr())? && at_least(&low, zero.as_ptr())?) {
+            let (h, l) = (
+                Owned::from_new(PyObject_Repr(high.as_ptr()))?,
+                Owned::from_new(PyObject_Repr(low.as_ptr()))?,
+            );
+            return Err(raise(
+                PyExc_ValueError,
+                &format!(
+                    "high ({}) must be >= low ({}) must be >= 0",
+                    utf8(h.as_ptr())?,
+                    utf8(l.as_ptr())?
+                ),
+            ));
+        }
+        Ok((byte_count(&high)?, byte_count(&low)?))
     }
-    // SAFETY: obj is live; PyLong_AsLongLong sets an error on failure.
-    let v = unsafe { PyLong_AsLongLong(obj) };
-    if v == -1 && !unsafe { PyErr_Occurred() }.is_null() {
-        return Err(Raised);
-    }
-    Ok(Some(v))
 }
 
-/// `(high, low)` water marks from `set_write_buffer_limits(high, low)`
-/// arguments (null or None: default), in asyncio's floor arithmetic
-/// (`low = high // 4`) and with its message; validated non-negative.
-pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
-    let (high_v, low_v) = (optional_long(high)?, optional_long(low)?);
-    let high_v = match (high_v, low_v) {
-        (Some(h), _) => h,
-        (None, None) => 64 * 1024,
-        (None, Some(l)) => l.saturating_mul(4),
-    };
-    let low_v = low_v.unwrap_or(high_v.div_euclid(4));
-    if !(high_v >= low_v && low_v >= 0) {
-        // SAFETY: valid exception class.
-        return Err(raise(
-            unsafe { PyExc_ValueError },
-            &format!("high ({high_v}) must be >= low ({low_v}) must be >= 0"),
-        ));
+/// A validated (>= 0) water mark as a whole byte count: ints saturate at
+/// `i64::MAX`; other numbers are floored through `float()` (a buffer size
+/// exceeds 1.5 exactly when it exceeds 1).
+fn byte_count(mark: &Owned) -> PyResult<i64> {
+    // SAFETY: mark is live; the conversions set an error on failure.
+    unsafe {
+        if PyLong_Check(mark.as_ptr()) != 0 {
+            let mut overflow = 0;
+            let v = PyLong_AsLongLongAndOverflow(mark.as_ptr(), &mut overflow);
+            if overflow != 0 {
+                return Ok(i64::MAX);
+            }
+            if v == -1 && !PyErr_Occurred().is_null() {
+                return Err(Raised);
+            }
+            return Ok(v);
+        }
+        let v = PyFloat_AsDouble(mark.as_ptr());
+        if v == -1.0 && !PyErr_Occurred().is_null() {
+            return Err(Raised);
+        }
+        // `as` saturates (inf: i64::MAX).
+        Ok(v.floor() as i64)
     }
-    Ok((high_v, low_v))
 }
 
 /// `water_marks` as byte counts (they are non-negative once validated).

@@ -192,7 +192,23 @@ fn chunk_of(data: *mut PyObject) -> PyResult<Chunk> {
 }
 
 fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
-    let chunk = chunk_of(data)?;
+    let chunk = match chunk_of(data) {
+        Ok(chunk) => chunk,
+        Err(Raised) => match raised::take_buffer_error() {
+            // A buffer os.write() refuses (not contiguous): asyncio's
+            // write fails there, as a fatal write error.
+            Some(exc) => {
+                let s = st(slf);
+                s.conn_lost.set(s.conn_lost.get() + 1);
+                return common::pipe_fatal_error::<WriteState>(
+                    slf,
+                    &exc,
+                    c"Fatal write error on pipe transport",
+                );
+            }
+            None => return Err(Raised),
+        },
+    };
     let len = chunk.as_ref().len();
     if len == 0 {
         return Ok(());
