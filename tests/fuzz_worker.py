@@ -249,6 +249,9 @@ class Env:
 
     def pipe(self):
         r, w = os.pipe()
+        # Non-blocking: a program that iterates the read end (e.g. hands it
+        # to writelines()) must not block the worker forever in user code.
+        os.set_blocking(r, False)
         rf = self.keep(os.fdopen(r, "rb", buffering=0))
         wf = self.keep(os.fdopen(w, "wb", buffering=0))
         os.write(w, DATA)
