@@ -569,3 +569,16 @@ def test_sock_methods_given_something_that_is_not_a_socket_fail_on_its_missing_m
         loop, call):
     with pytest.raises(AttributeError):
         loop.run_until_complete(call(loop, b"not a socket"))
+
+
+
+@pytest.mark.parametrize("buf", [b"data", memoryview(bytearray(8))[::2]], ids=["readonly", "strided"])
+def test_sock_recv_into_a_buffer_it_cannot_write_raises_type_error(loop, buf):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        with pytest.raises(TypeError):
+            loop.run_until_complete(loop.sock_recv_into(a, buf))
+    finally:
+        a.close()
+        b.close()

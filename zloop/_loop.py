@@ -280,7 +280,12 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         """Receive into ``buf``; returns the number of bytes received."""
         if (sock.__class__ is not _PLAIN_SOCKET or self._debug) and not self._native_sock(sock):
             return await _STOCK.sock_recv_into(self, sock, buf)
-        result = self._sock_recv_into_native(sock, buf)
+        try:
+            result = self._sock_recv_into_native(sock, buf)
+        except BufferError:
+            # A buffer recv_into() refuses (read-only, not contiguous): its
+            # own error, in the running Python's words.
+            return sock.recv_into(buf)
         if result.__class__ is int:
             return result
         return await result
