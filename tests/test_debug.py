@@ -285,3 +285,27 @@ def test_current_handle_is_the_transports_reader_handle_in_debug_mode(loop):
             b.close()
 
     assert loop.run_until_complete(main()) == ("_read_ready", True)
+
+
+def test_slow_read_of_a_transport_registered_before_debug_mode_is_logged_without_origin(
+        loop, caplog):
+    import socket
+
+    async def main():
+        got = loop.create_future()
+        a, b = socket.socketpair()
+        transport, _ = await loop.create_connection(lambda: _SlowReceiver(got), sock=a)
+        await asyncio.sleep(0.01)  # reading is registered, outside debug mode
+        loop.set_debug(True)
+        loop.slow_callback_duration = 0.01
+        b.send(b"ping")
+        try:
+            assert await got == b"ping"
+        finally:
+            transport.close()
+            b.close()
+
+    loop.run_until_complete(main())
+    msgs = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    pattern = r"^Executing <Handle \w+\._read_ready\(\)> took \d+\.\d{3} seconds$"
+    assert any(re.match(pattern, m) for m in msgs), msgs
