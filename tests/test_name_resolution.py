@@ -116,3 +116,8 @@ def test_getnameinfo_of_a_malformed_address_raises_what_socket_raises(loop):
         socket.getnameinfo("127.0.0.1", flags)
     with pytest.raises(TypeError):
         run(loop, loop.getnameinfo("127.0.0.1", flags))
+
+
+def test_getnameinfo_with_flags_that_are_not_an_int_fails_in_the_lookup(loop):
+    with pytest.raises(TypeError):
+        loop.run_until_complete(loop.getnameinfo(("127.0.0.1", 80), ""))

@@ -378,7 +378,7 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         """``socket.getnameinfo`` off the loop thread, unless both the host and
         the port are asked for numerically."""
         numeric = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
-        if flags & numeric == numeric:
+        if flags.__class__ is int and flags & numeric == numeric:
             return socket.getnameinfo(sockaddr, flags)
         return await super().getnameinfo(sockaddr, flags)
 
