@@ -137,6 +137,16 @@ def test_removed_reader_releases_its_callback(loop):
         b.close()
 
 
+# Child-side set-up: every loop made through `factory` is watched (weakly).
+WATCHED_FACTORY = """
+import gc, weakref
+refs = []
+def factory():
+    lp = loop_factory()
+    refs.append(weakref.ref(lp))
+    return lp
+"""
+
 ENDINGS = {
     "returns": "await asyncio.sleep(0)",
     "executor": "await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.01)",
@@ -157,13 +167,7 @@ RUNNERS = {
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
 @pytest.mark.parametrize("ending", sorted(ENDINGS))
 def test_a_finished_loop_is_freed_however_the_program_ended(run_child, runner, ending):
-    result = run_child(f"""
-import gc, weakref
-refs = []
-def factory():
-    lp = loop_factory()
-    refs.append(weakref.ref(lp))
-    return lp
+    result = run_child(WATCHED_FACTORY + f"""
 async def main():
     {ENDINGS[ending]}
 def run():
@@ -183,13 +187,8 @@ print(len(refs), sum(r() is None for r in refs))
 
 
 def test_a_loop_that_ran_anyio_to_thread_is_freed(run_child):
-    result = run_child("""
-import gc, weakref, anyio
-refs = []
-def factory():
-    lp = loop_factory()
-    refs.append(weakref.ref(lp))
-    return lp
+    result = run_child(WATCHED_FACTORY + """
+import anyio
 async def main():
     await anyio.to_thread.run_sync(time.sleep, 0.01)
 anyio.run(main, backend_options={"loop_factory": factory})
