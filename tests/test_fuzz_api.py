@@ -140,6 +140,13 @@ ALLOWED_HANDLED = [
      and any(c[1] == "writelines" for c in program["calls"]),
      "asyncio's _adjust_leftover_buffer counts a buffer's items (len(memoryview)) against "
      "the bytes sendmsg() sent, so writelines() of an array('d') runs off its deque: IndexError"),
+    (lambda program, expected, got: not expected and got == {"NoneType"}
+     and any(c[1] in ("create_task", "ensure_future") and "context" in c[3] for c in program["calls"]),
+     "a task whose first step failed (context= not a Context: AttributeError, reported on both "
+     "loops) is left pending; zloop frees it when its last reference goes and reports 'Task was "
+     "destroyed but it is pending!' during the program, while asyncio's failed Handle._run frame "
+     "keeps it in a reference cycle (exception -> traceback -> frame -> handle -> task) until a "
+     "later gc.collect()"),
 ]
 
 

@@ -572,13 +572,81 @@ def test_sock_methods_given_something_that_is_not_a_socket_fail_on_its_missing_m
 
 
 
-@pytest.mark.parametrize("buf", [b"data", memoryview(bytearray(8))[::2]], ids=["readonly", "strided"])
-def test_sock_recv_into_a_buffer_it_cannot_write_raises_type_error(loop, buf):
+def released_view():
+    view = memoryview(bytearray(8))
+    view.release()
+    return view
+
+
+@pytest.mark.parametrize("make_buf", [lambda: b"data", lambda: memoryview(bytearray(8))[::2],
+                                      released_view],
+                         ids=["readonly", "strided", "released"])
+def test_sock_recv_into_a_buffer_it_cannot_write_raises_type_error(loop, make_buf):
     a, b = socket.socketpair()
     a.setblocking(False)
+    b.send(b"pending")
     try:
-        with pytest.raises(TypeError):
-            loop.run_until_complete(loop.sock_recv_into(a, buf))
+        with pytest.raises(TypeError, match="read-write bytes-like object"):
+            loop.run_until_complete(loop.sock_recv_into(a, make_buf()))
+        assert a.recv(100) == b"pending"
     finally:
         a.close()
         b.close()
+
+
+def test_sock_recv_into_a_buffer_released_while_waiting_raises_type_error(loop):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    view = memoryview(bytearray(8))
+
+    async def main():
+        pending = asyncio.ensure_future(loop.sock_recv_into(a, view))
+        await asyncio.sleep(0.01)
+        view.release()
+        b.send(b"late")
+        with pytest.raises(TypeError, match="read-write bytes-like object"):
+            await pending
+
+    try:
+        loop.run_until_complete(main())
+        assert a.recv(100) == b"late"
+    finally:
+        a.close()
+        b.close()
+
+
+class SocketWithoutFileno(socket.socket):
+    def fileno(self):
+        raise OSError(errno.EBADF, "fileno() refused")
+
+
+def connected_without_fileno():
+    a, peer = socket.socketpair()
+    return SocketWithoutFileno(fileno=a.detach()), peer
+
+
+def listening_without_fileno():
+    listener = socket.create_server(("127.0.0.1", 0))
+    return SocketWithoutFileno(fileno=listener.detach()), None
+
+
+def unconnected_without_fileno():
+    return SocketWithoutFileno(), None
+
+
+@pytest.mark.parametrize("make_sock, call", [
+    (connected_without_fileno, lambda loop, s: loop.sock_recv(s, 10)),
+    (connected_without_fileno, lambda loop, s: loop.sock_recv_into(s, bytearray(10))),
+    (listening_without_fileno, lambda loop, s: loop.sock_accept(s)),
+    (unconnected_without_fileno, lambda loop, s: loop.sock_connect(s, ("127.0.0.1", 9))),
+], ids=["recv", "recv_into", "accept", "connect"])
+def test_sock_methods_on_a_socket_subclass_call_its_own_fileno(loop, make_sock, call):
+    sock, peer = make_sock()
+    sock.setblocking(False)
+    try:
+        with pytest.raises(OSError, match="fileno\\(\\) refused"):
+            loop.run_until_complete(call(loop, sock))
+    finally:
+        socket.socket.close(sock)
+        if peer is not None:
+            peer.close()

@@ -280,12 +280,7 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
         """Receive into ``buf``; returns the number of bytes received."""
         if (sock.__class__ is not _PLAIN_SOCKET or self._debug) and not self._native_sock(sock):
             return await _STOCK.sock_recv_into(self, sock, buf)
-        try:
-            result = self._sock_recv_into_native(sock, buf)
-        except BufferError:
-            # A buffer recv_into() refuses (read-only, not contiguous): its
-            # own error, in the running Python's words.
-            return sock.recv_into(buf)
+        result = self._sock_recv_into_native(sock, buf)
         if result.__class__ is int:
             return result
         return await result
@@ -300,10 +295,11 @@ class Loop(_zloop.Loop, SignalHandlers, ChildWatching, unix_events.SelectorEvent
 
     def _native_sock(self, sock):
         """Whether the native ``sock_*`` halves take ``sock`` (after
-        asyncio's checks): not for an object that is not a ``socket.socket``,
-        which asyncio's own code then handles (duck-typed objects work, and
-        anything else fails exactly as there)."""
-        if not isinstance(sock, socket.socket):
+        asyncio's checks) only for a plain ``socket.socket``; asyncio's own
+        code handles anything else, so a subclass's overridden methods
+        (``fileno()``, ``recv()``) are called as there, duck-typed objects
+        work, and the rest fails exactly as there."""
+        if sock.__class__ is not _PLAIN_SOCKET:
             return False
         self._check_sock(sock)
         return True

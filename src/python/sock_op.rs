@@ -120,13 +120,16 @@ fn socket_fd(sock: *mut PyObject) -> PyResult<RawFd> {
     }
 }
 
-/// recv into an object's writable buffer; returns the byte count.
-fn recv_into(fd: RawFd, target: *mut PyObject) -> PyResult<std::io::Result<usize>> {
+/// recv into an object's writable buffer; returns the byte count, or None
+/// when the object gives no writable buffer (the caller then lets
+/// `sock.recv_into()` refuse it, in the running Python's own words).
+fn recv_into(fd: RawFd, target: *mut PyObject) -> Option<std::io::Result<usize>> {
     // SAFETY: the view is filled by GetBuffer and released before returning.
     unsafe {
         let mut view: Py_buffer = std::mem::zeroed();
         if PyObject_GetBuffer(target, &mut view, PyBUF_WRITABLE) < 0 {
-            return Err(Raised);
+            PyErr_Clear();
+            return None;
         }
         // An empty buffer receives nothing at once, as `sock.recv_into()`.
         let r = if view.len == 0 {
@@ -138,14 +141,31 @@ fn recv_into(fd: RawFd, target: *mut PyObject) -> PyResult<std::io::Result<usize
             )
         };
         PyBuffer_Release(&mut view);
-        Ok(r)
+        Some(r)
     }
+}
+
+/// `sock.recv_into(buf)` through the socket object, for a buffer our own
+/// view refused: the socket module's result or its own exception.
+fn recv_into_by_socket(
+    sock: *mut PyObject,
+    buf: *mut PyObject,
+) -> PyResult<Option<Result<Owned, Owned>>> {
+    // SAFETY: sock and buf are live; the name is a cached interned string.
+    let (method, args) = unsafe {
+        (
+            Owned::from_borrowed(names::S_RECV_INTO.get()),
+            Owned::from_new(PyTuple_Pack(1, buf))?,
+        )
+    };
+    call_socket_method(sock, &method, &args)
 }
 
 /// The op's socket became ready.
 fn run(op: *mut SockOpObject) -> PyResult<()> {
     // SAFETY: op is live (the caller holds a reference); fields set at creation.
-    let (future, target, work) = unsafe { ((*op).future, (*op).target, &*(*op).work) };
+    let (future, sock, target, work) =
+        unsafe { ((*op).future, (*op).sock, (*op).target, &*(*op).work) };
     if future_done(future)? {
         return Ok(());
     }
@@ -155,7 +175,7 @@ fn run(op: *mut SockOpObject) -> PyResult<()> {
     let fd = unsafe { (*op).sock_fd_owner.checked((*op).sock, (*op).fd) };
     let outcome = {
         let mut work = work.borrow_mut();
-        attempt(&mut work, fd, target)?
+        attempt(&mut work, fd, sock, target)?
     };
     match outcome {
         Attempt::NotReady => Ok(()),
@@ -249,7 +269,12 @@ fn finish(op: *mut SockOpObject, name: &names::Cached, value: Owned) -> PyResult
 }
 
 /// Tries the operation once.
-fn attempt(work: &mut Work, fd: RawFd, target: *mut PyObject) -> PyResult<Attempt> {
+fn attempt(
+    work: &mut Work,
+    fd: RawFd,
+    sock: *mut PyObject,
+    target: *mut PyObject,
+) -> PyResult<Attempt> {
     let failed = |e: &std::io::Error| -> PyResult<Attempt> {
         if sys::would_block(e) {
             return Ok(Attempt::NotReady);
@@ -265,10 +290,16 @@ fn attempt(work: &mut Work, fd: RawFd, target: *mut PyObject) -> PyResult<Attemp
             Ok(data) => done(data?),
             Err(e) => failed(&e),
         },
-        Work::RecvInto => match recv_into(fd, target)? {
+        Work::RecvInto => match recv_into(fd, target) {
             // SAFETY: a new int reference or null.
-            Ok(count) => done(unsafe { Owned::from_new(PyLong_FromSize_t(count))? }),
-            Err(e) => failed(&e),
+            Some(Ok(count)) => done(unsafe { Owned::from_new(PyLong_FromSize_t(count))? }),
+            Some(Err(e)) => failed(&e),
+            // The buffer was released while we waited.
+            None => match recv_into_by_socket(sock, target)? {
+                None => Ok(Attempt::NotReady),
+                Some(Ok(value)) => done(value),
+                Some(Err(exc)) => Ok(Attempt::Done(&names::S_SET_EXCEPTION, exc)),
+            },
         },
         Work::SendAll(data, sent) => match sys::send(fd, &data[sent.get()..]) {
             Ok(n) => {
@@ -510,11 +541,19 @@ pub fn sock_recv_into(
     buf: *mut PyObject,
 ) -> PyResult<Owned> {
     let fd = socket_fd(sock)?;
-    match recv_into(fd, buf)? {
+    match recv_into(fd, buf) {
         // SAFETY: a new int reference or null.
-        Ok(count) => return unsafe { Owned::from_new(PyLong_FromSize_t(count)) },
-        Err(e) if sys::would_block(&e) => {}
-        Err(e) => return Err(raise_io(&e)),
+        Some(Ok(count)) => return unsafe { Owned::from_new(PyLong_FromSize_t(count)) },
+        Some(Err(e)) if sys::would_block(&e) => {}
+        Some(Err(e)) => return Err(raise_io(&e)),
+        // A buffer recv_into() refuses (released, read-only, not
+        // contiguous): the socket module's own error. Should it take the
+        // buffer after all, its answer stands.
+        None => match recv_into_by_socket(sock, buf)? {
+            Some(Ok(value)) => return Ok(value),
+            Some(Err(exc)) => return Err(raised::restore(exc)),
+            None => {}
+        },
     }
     let future = create_future(lp)?;
     let op = new_op(lp, future.as_ptr(), sock, buf, fd, Work::RecvInto)?;
