@@ -386,6 +386,34 @@ def test_read_pipe_repr_shows_polling_idle_and_closed(loop, pipe_fds):
     assert re.fullmatch(rf"<\w+ closed fd={r} closed>", repr(transport))
 
 
+@pytest.mark.parametrize("side", ["read", "write"])
+def test_pipe_closed_and_dropped_by_hand_as_cpython_tests_do_reads_as_closed(loop, pipe_fds, side):
+    r, w = pipe_fds
+    fd = r if side == "read" else w
+    pipe_fds.remove(fd)
+    connect = _read_pipe if side == "read" else _write_pipe
+    transport, _ = _wait(loop, connect(loop, fd))
+    # test_asyncio's close_pipe_transport(): close the pipe, forget it.
+    transport._pipe.close()
+    transport._pipe = None
+    assert transport._pipe is None
+    assert re.fullmatch(rf"<\w+ closed fd={fd} closed>", repr(transport))
+
+
+def test_pipe_transport_takes_another_pipe_object(loop, pipe_fds):
+    r, _ = pipe_fds
+    pipe_fds.remove(r)
+    transport, _ = _wait(loop, _read_pipe(loop, r))
+    pipe = transport._pipe
+    stand_in = object()
+    transport._pipe = stand_in
+    assert transport._pipe is stand_in
+    transport._pipe = pipe
+    transport.close()
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert pipe.closed
+
+
 def test_read_pipe_repr_on_a_closed_loop_says_open(loop_factory, pipe_fds):
     r, _ = pipe_fds
     pipe_fds.remove(r)

@@ -628,6 +628,42 @@ def test_write_buffer_limits_take_any_numbers_that_pass_the_high_low_check(
         b.close()
 
 
+async def _open_stream(loop):
+    a, b = socket.socketpair()
+    transport, _ = await loop.create_unix_connection(asyncio.Protocol, sock=a)
+    return transport, b.close
+
+
+async def _open_datagram(loop):
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    return transport, lambda: None
+
+
+async def _open_write_pipe(loop):
+    r, w = os.pipe()
+    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, open(w, "wb", 0))
+    return transport, lambda: os.close(r)
+
+
+@pytest.mark.parametrize("opener", [_open_stream, _open_datagram, _open_write_pipe],
+                         ids=["stream", "datagram", "write_pipe"])
+@pytest.mark.parametrize("high, low, expected", [
+    (2**70, None, (2**68, 2**70)), (10.5, None, (2.0, 10.5)), (100, 7.9, (7.9, 100)),
+    (True, None, (0, True)),
+], ids=["huge", "float", "float_low", "bool"])
+def test_get_write_buffer_limits_returns_the_numbers_as_set(loop, opener, high, low, expected):
+    transport, cleanup = run(loop, opener(loop))
+    try:
+        transport.set_write_buffer_limits(high, low)
+        limits = transport.get_write_buffer_limits()
+        assert limits == expected
+        assert [type(x) for x in limits] == [type(x) for x in expected]
+    finally:
+        transport.close()
+        cleanup()
+
+
 @pytest.mark.parametrize("high, low, error", [
     (math.nan, -1, ValueError), (b"x" * 3, b"x" * 5, ValueError), (-10**100, b"x", TypeError),
     (1, 2, ValueError),

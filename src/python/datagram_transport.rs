@@ -93,7 +93,7 @@ impl Buffered for DatagramState {
         self.buffer_size.get()
     }
 
-    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
+    fn water_marks(high: &Owned, low: &Owned) -> PyResult<(i64, i64)> {
         kit::water_marks(high, low)
     }
 }
@@ -121,9 +121,14 @@ impl Kind for DatagramState {
         &names::S_UNCLOSED_TRANSPORT
     }
 
-    /// The address and the queued datagrams' addresses.
+    /// The address, the water-mark objects and the queued datagrams'
+    /// addresses.
     fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
         let rc = self.address.visit(visit, arg);
+        if rc != 0 {
+            return rc;
+        }
+        let rc = self.flow.visit(visit, arg);
         if rc != 0 {
             return rc;
         }
@@ -144,6 +149,7 @@ impl Kind for DatagramState {
     fn clear(&self) {
         clear_queue(self);
         self.address.clear();
+        self.flow.clear();
     }
 }
 

@@ -589,6 +589,16 @@ pub const fn getset_ro(name: &'static std::ffi::CStr, get: getter) -> PyGetSetDe
     }
 }
 
+pub const fn getset_rw(name: &'static std::ffi::CStr, get: getter, set: setter) -> PyGetSetDef {
+    PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: Some(set),
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    }
+}
+
 /// Fills and readies the static `Handle` type.
 pub fn ready() -> PyResult<*mut PyTypeObject> {
     // SAFETY: called once at import with the GIL held, before any instance exists.

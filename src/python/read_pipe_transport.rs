@@ -11,7 +11,7 @@
 use pyo3_ffi::*;
 use std::ptr::null_mut;
 
-use super::handle::getset_ro;
+use super::handle::{getset_ro, getset_rw};
 use super::names;
 use super::owned::Owned;
 use super::raised::{self, PyResult};
@@ -149,7 +149,7 @@ static mut METHODS: [PyMethodDef; 13] = [
 
 static mut GETSET: [PyGetSetDef; 8] = [
     getset_ro(c"_loop", common::get_loop),
-    getset_ro(c"_pipe", common::get_io),
+    getset_rw(c"_pipe", common::get_io, common::set_pipe),
     getset_ro(c"_fileno", common::get_fileno),
     getset_ro(c"_protocol", common::get_protocol_attr),
     getset_ro(c"_extra", common::get_extra),

@@ -80,7 +80,7 @@ impl Buffered for TransportState {
         self.queue.borrow().len()
     }
 
-    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
+    fn water_marks(high: &Owned, low: &Owned) -> PyResult<(usize, usize)> {
         kit::water_marks_usize(high, low)
     }
 }
@@ -109,7 +109,10 @@ impl Kind for TransportState {
 
     fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
         match self.server.visit(visit, arg) {
-            0 => self.empty_waiter.visit(visit, arg),
+            0 => match self.empty_waiter.visit(visit, arg) {
+                0 => self.flow.visit(visit, arg),
+                rc => rc,
+            },
             rc => rc,
         }
     }
@@ -117,6 +120,7 @@ impl Kind for TransportState {
     fn clear(&self) {
         self.server.clear();
         self.empty_waiter.clear();
+        self.flow.clear();
     }
 }
 

@@ -10,7 +10,7 @@
 //! `TransportRef`, straight from the engine.
 
 use pyo3_ffi::*;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
 use std::fmt::Display;
 use std::os::fd::RawFd;
@@ -731,9 +731,9 @@ pub trait Buffered: Kind {
     fn conn_lost(&self) -> &Cell<u32>;
     /// What `get_write_buffer_size()` says.
     fn buffer_size(&self) -> Self::Size;
-    /// `(high, low)` from `set_write_buffer_limits(high, low)` arguments
-    /// (null or None: default).
-    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(Self::Size, Self::Size)>;
+    /// `(high, low)` byte counts of validated water marks
+    /// (`water_mark_objects`).
+    fn water_marks(high: &Owned, low: &Owned) -> PyResult<(Self::Size, Self::Size)>;
 }
 
 /// What the socket transports' shared closing needs from each.
@@ -809,6 +809,10 @@ pub struct FlowControl<T> {
     pub protocol_paused: Cell<bool>,
     pub high_water: Cell<T>,
     pub low_water: Cell<T>,
+    /// The `(low, high)` objects the last `set_write_buffer_limits()`
+    /// computed: `get_write_buffer_limits()` returns them as asyncio does
+    /// (a float stays a float), the byte counts above being for comparing.
+    limits: RefCell<Option<(Owned, Owned)>>,
 }
 
 impl<T: Copy + PartialOrd> FlowControl<T> {
@@ -817,12 +821,54 @@ impl<T: Copy + PartialOrd> FlowControl<T> {
             protocol_paused: Cell::new(false),
             high_water: Cell::new(high),
             low_water: Cell::new(low),
+            limits: RefCell::new(None),
         }
     }
 
-    pub fn set(&self, high: T, low: T) {
+    /// Sets the water marks: byte counts and the objects they came from.
+    pub fn set(&self, (high, low): (T, T), objects: (Owned, Owned)) {
         self.high_water.set(high);
         self.low_water.set(low);
+        // The old objects are dropped after the borrow ends.
+        let old = self.limits.replace(Some(objects));
+        drop(old);
+    }
+
+    /// `(low, high)` as asyncio keeps them: the objects last set, else the
+    /// default byte counts.
+    pub fn limits(&self) -> PyResult<(Owned, Owned)>
+    where
+        T: PyInt,
+    {
+        let given = self
+            .limits
+            .borrow()
+            .as_ref()
+            .map(|(low, high)| (low.clone(), high.clone()));
+        match given {
+            Some(objects) => Ok(objects),
+            None => Ok((
+                self.low_water.get().to_py()?,
+                self.high_water.get().to_py()?,
+            )),
+        }
+    }
+
+    /// GC traversal of the objects kept for `get_write_buffer_limits()`.
+    pub fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
+        let Ok(limits) = self.limits.try_borrow() else {
+            return 0;
+        };
+        let Some((low, high)) = limits.as_ref() else {
+            return 0;
+        };
+        // SAFETY: both are live objects we own.
+        unsafe { super::type_object::visit_slots(&[low.as_ptr(), high.as_ptr()], visit, arg) }
+    }
+
+    pub fn clear(&self) {
+        let old = self.limits.try_borrow_mut().ok().and_then(|mut l| l.take());
+        drop(old);
     }
 }
 
@@ -898,9 +944,7 @@ impl PyInt for i64 {
 
 noargs!(m_get_write_buffer_limits<S: Buffered>, |slf| {
     // SAFETY: slf is a transport of type S.
-    let flow = unsafe { state::<S>(slf) }.flow();
-    let low = flow.low_water.get().to_py()?;
-    let high = flow.high_water.get().to_py()?;
+    let (low, high) = unsafe { state::<S>(slf) }.flow().limits()?;
     // SAFETY: both are live; a new tuple reference or null.
     unsafe { Owned::from_new(PyTuple_Pack(2, low.as_ptr(), high.as_ptr())) }
 });
@@ -927,9 +971,10 @@ unsafe extern "C" fn m_set_write_buffer_limits<S: Buffered>(
                 kwnames,
             )?
         };
-        let (high, low) = S::water_marks(high, low)?;
+        let (high, low) = water_mark_objects(high, low)?;
+        let counts = S::water_marks(&high, &low)?;
         // SAFETY: slf is a transport of type S.
-        unsafe { state::<S>(slf) }.flow().set(high, low);
+        unsafe { state::<S>(slf) }.flow().set(counts, (low, high));
         maybe_pause_protocol::<S>(slf).map(|_| Owned::none())
     })
 }
@@ -982,9 +1027,9 @@ pub unsafe extern "C" fn get_protocol_paused<S: Buffered>(
 /// arguments (null or None: default), computed and checked as asyncio's
 /// `_set_write_buffer_limits` does on the objects themselves (`4 * low`,
 /// `high // 4`, `high >= low >= 0`, its ValueError with their reprs), so
-/// floats, huge ints and other comparable numbers behave as there; the
-/// result is then stored as whole byte counts (floored, saturated).
-pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i64)> {
+/// floats, huge ints and other comparable numbers behave as there; they are
+/// compared as whole byte counts (`water_marks`: floored, saturated).
+pub fn water_mark_objects(high: *mut PyObject, low: *mut PyObject) -> PyResult<(Owned, Owned)> {
     // SAFETY: Py_None is immortal; the arguments are null or live; every
     // result is owned.
     unsafe {
@@ -1024,8 +1069,13 @@ pub fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(i64, i6
                 ),
             ));
         }
-        Ok((byte_count(&high)?, byte_count(&low)?))
+        Ok((high, low))
     }
+}
+
+/// Validated water marks as byte counts.
+pub fn water_marks(high: &Owned, low: &Owned) -> PyResult<(i64, i64)> {
+    Ok((byte_count(high)?, byte_count(low)?))
 }
 
 /// A validated (>= 0) water mark as a whole byte count: ints saturate at
@@ -1055,7 +1105,7 @@ fn byte_count(mark: &Owned) -> PyResult<i64> {
 }
 
 /// `water_marks` as byte counts (they are non-negative once validated).
-pub fn water_marks_usize(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
+pub fn water_marks_usize(high: &Owned, low: &Owned) -> PyResult<(usize, usize)> {
     let (high, low) = water_marks(high, low)?;
     Ok((high as usize, low as usize))
 }
@@ -1429,6 +1479,43 @@ slot_getter!(get_extra, extra);
 pub unsafe extern "C" fn get_fileno(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: a new int reference or null.
     ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(core(slf).fd.get() as _)) })
+}
+
+/// `transport._pipe = obj` on a pipe transport, as asyncio's own tests do
+/// after closing the pipe themselves (`_pipe.close(); _pipe = None`). None
+/// marks the transport's pipe closed: its next syscall fails with EBADF (it
+/// never reads or writes the bare number, which may be reused). Pipe
+/// transports do not count their fd with the loop, so nothing else changes.
+pub unsafe extern "C" fn set_pipe(
+    slf: *mut PyObject,
+    value: *mut PyObject,
+    _: *mut c_void,
+) -> c_int {
+    if value.is_null() {
+        // SAFETY: a static message; -1 reports the set exception.
+        unsafe {
+            PyErr_SetString(
+                PyExc_AttributeError,
+                c"cannot delete attribute '_pipe'".as_ptr(),
+            )
+        };
+        return -1;
+    }
+    // SAFETY: slf is a live pipe transport; the slot is null or owned, and
+    // the old object is released after the slot holds its successor.
+    unsafe {
+        let new = if value == Py_None() {
+            null_mut()
+        } else {
+            core(slf).fd_owner.set(FdOwner::of(value));
+            Owned::from_borrowed(value).into_ptr()
+        };
+        let old = std::mem::replace(&mut (*slots(slf)).io, new);
+        if !old.is_null() {
+            Py_DECREF(old);
+        }
+    }
+    0
 }
 
 pub unsafe extern "C" fn get_closing(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {

@@ -10,11 +10,11 @@
 
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
 
 use super::args::utf8;
-use super::handle::{bool_object, getset_ro};
+use super::handle::{bool_object, getset_ro, getset_rw};
 use super::names::{self, call_support};
 use super::owned::Owned;
 use super::raised::{self, raise, PyResult, Raised};
@@ -50,7 +50,7 @@ impl Buffered for WriteState {
         self.queue.borrow().len()
     }
 
-    fn water_marks(high: *mut PyObject, low: *mut PyObject) -> PyResult<(usize, usize)> {
+    fn water_marks(high: &Owned, low: &Owned) -> PyResult<(usize, usize)> {
         common::water_marks_usize(high, low)
     }
 }
@@ -62,6 +62,14 @@ impl Kind for WriteState {
 
     fn unclosed_warning() -> &'static names::Cached {
         &names::S_UNCLOSED_PIPE_TRANSPORT
+    }
+
+    fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
+        self.flow.visit(visit, arg)
+    }
+
+    fn clear(&self) {
+        self.flow.clear();
     }
 }
 
@@ -325,13 +333,11 @@ unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
 }
 
 unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).flow.high_water.get())) })
+    ffi_edge(|| Ok(st(slf).flow.limits()?.1))
 }
 
 unsafe extern "C" fn get_low_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromSize_t(st(slf).flow.low_water.get())) })
+    ffi_edge(|| Ok(st(slf).flow.limits()?.0))
 }
 
 const COMMON: [PyMethodDef; 5] = common::pipe_methods::<WriteState>();
@@ -405,7 +411,7 @@ static mut METHODS: [PyMethodDef; 22] = [
 
 static mut GETSET: [PyGetSetDef; 11] = [
     getset_ro(c"_loop", common::get_loop),
-    getset_ro(c"_pipe", common::get_io),
+    getset_rw(c"_pipe", common::get_io, common::set_pipe),
     getset_ro(c"_fileno", common::get_fileno),
     getset_ro(c"_protocol", common::get_protocol_attr),
     getset_ro(c"_extra", common::get_extra),
