@@ -15,11 +15,11 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::{IntoRawFd, RawFd};
 use std::ptr;
 
-use super::fd_owner::FdOwner;
-use super::owned::{clear_slot, Owned};
-use super::raised::{self, raise_io, raise_static, PyResult, Raised};
-use super::type_object::{ffi_edge, new_type, visit_slots};
 use crate::core::sys;
+use crate::python::fd_owner::FdOwner;
+use crate::python::ffi::owned::{clear_slot, Owned};
+use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, new_type, visit_slots};
 
 #[repr(C)]
 pub struct AcceptorObject {
@@ -128,7 +128,7 @@ unsafe extern "C" fn tp_new(
                 ));
             }
             let fileobj = PyTuple_GET_ITEM(args, 0);
-            let fd = super::args::fileobj_to_fd(fileobj)?;
+            let fd = crate::python::ffi::args::fileobj_to_fd(fileobj)?;
             let backlog = PyLong_AsSsize_t(PyTuple_GET_ITEM(args, 1));
             if backlog == -1 && !PyErr_Occurred().is_null() {
                 return Err(Raised);
@@ -177,7 +177,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     unsafe {
         PyObject_GC_UnTrack(slf.cast());
         clear(slf);
-        super::type_object::free_object(slf);
+        crate::python::ffi::type_spec::free_object(slf);
     }
 }
 
@@ -199,6 +199,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_dealloc = Some(dealloc);
         (*tp).tp_traverse = Some(traverse);
         (*tp).tp_clear = Some(clear);
-        super::type_object::ready_type(tp)
+        crate::python::ffi::type_spec::ready_type(tp)
     }
 }

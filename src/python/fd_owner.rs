@@ -21,9 +21,9 @@ use std::os::fd::RawFd;
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use super::names;
-use super::owned::Owned;
-use super::raised::PyResult;
+use crate::python::ffi::names;
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::PyResult;
 
 /// Where an object's current fd is read from. All-zero (`FilenoMethod`) is
 /// the always-correct default.

@@ -1,32 +1,20 @@
 //! The CPython adapter: the only code that touches `pyo3-ffi`.
 
 mod acceptor;
-mod address;
-mod args;
-mod datagram_transport;
 mod event_loop;
 mod fd_owner;
+mod ffi;
 mod handle;
-mod loop_dispatcher;
-mod names;
-mod owned;
-mod raised;
-mod read_buffer;
-mod read_pipe_transport;
-mod ready_item;
 mod signal_reader;
 mod sock_op;
-mod timer_handle;
 mod transport;
-mod transport_kit;
-mod type_object;
-mod write_pipe_transport;
 
 use pyo3_ffi::*;
 use std::ptr;
 
-use owned::Owned;
-use raised::{PyResult, Raised};
+use ffi::names;
+use ffi::owned::Owned;
+use ffi::raised::{PyResult, Raised};
 
 unsafe extern "C" fn register_support(
     _module: *mut PyObject,
@@ -90,18 +78,22 @@ fn init_module() -> PyResult<Owned> {
     names::init()?;
     fd_owner::init()?;
     add_type(&module, c"Handle", handle::ready()?)?;
-    add_type(&module, c"TimerHandle", timer_handle::ready()?)?;
+    add_type(&module, c"TimerHandle", handle::timer_handle::ready()?)?;
     add_type(&module, c"Loop", event_loop::ready()?)?;
-    add_type(&module, c"Transport", transport::ready()?)?;
+    add_type(&module, c"Transport", transport::stream::ready()?)?;
     add_type(&module, c"Acceptor", acceptor::ready()?)?;
     add_type(&module, c"SockOp", sock_op::ready()?)?;
     add_type(&module, c"SignalReader", signal_reader::ready()?)?;
-    add_type(&module, c"DatagramTransport", datagram_transport::ready()?)?;
-    add_type(&module, c"ReadPipeTransport", read_pipe_transport::ready()?)?;
+    add_type(&module, c"DatagramTransport", transport::datagram::ready()?)?;
+    add_type(
+        &module,
+        c"ReadPipeTransport",
+        transport::read_pipe::ready()?,
+    )?;
     add_type(
         &module,
         c"WritePipeTransport",
-        write_pipe_transport::ready()?,
+        transport::write_pipe::ready()?,
     )?;
     Ok(module)
 }
@@ -110,5 +102,5 @@ fn init_module() -> PyResult<Owned> {
 #[no_mangle]
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn PyInit__zloop() -> *mut PyObject {
-    type_object::ffi_edge(init_module)
+    ffi::type_spec::ffi_edge(init_module)
 }

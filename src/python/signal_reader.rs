@@ -14,15 +14,15 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::args::positional;
-use super::event_loop::LoopObject;
-use super::handle::{HandleRef, HANDLE_TYPE};
-use super::names;
-use super::owned::{clear_slot, Owned};
-use super::raised::{raise_io, raise_static, PyResult, Raised};
-use super::ready_item::ReadyItem;
-use super::type_object::{ffi_edge, new_type, visit_slots};
 use crate::core::sys;
+use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::LoopObject;
+use crate::python::ffi::args::positional;
+use crate::python::ffi::names;
+use crate::python::ffi::owned::{clear_slot, Owned};
+use crate::python::ffi::raised::{raise_io, raise_static, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, new_type, visit_slots};
+use crate::python::handle::{HandleRef, HANDLE_TYPE};
 
 #[repr(C)]
 pub struct SignalReaderObject {
@@ -163,7 +163,7 @@ unsafe extern "C" fn tp_new(
             }
             let lp = PyTuple_GET_ITEM(args, 0);
             let handlers = PyTuple_GET_ITEM(args, 2);
-            if PyObject_TypeCheck(lp, ptr::addr_of_mut!(super::event_loop::LOOP_TYPE)) == 0
+            if PyObject_TypeCheck(lp, ptr::addr_of_mut!(crate::python::event_loop::LOOP_TYPE)) == 0
                 || PyDict_Check(handlers) == 0
             {
                 return Err(raise_static(
@@ -171,7 +171,7 @@ unsafe extern "C" fn tp_new(
                     c"SignalReader() needs a zloop loop and a dict",
                 ));
             }
-            let fd = super::args::fileobj_to_fd(PyTuple_GET_ITEM(args, 1))?;
+            let fd = crate::python::ffi::args::fileobj_to_fd(PyTuple_GET_ITEM(args, 1))?;
             let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
             let obj = Owned::from_new(alloc(tp, 0))?;
             let r = obj_of(obj.as_ptr());
@@ -204,7 +204,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     unsafe {
         PyObject_GC_UnTrack(slf.cast());
         clear(slf);
-        super::type_object::free_object(slf);
+        crate::python::ffi::type_spec::free_object(slf);
     }
 }
 
@@ -239,6 +239,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_traverse = Some(traverse);
         (*tp).tp_clear = Some(clear);
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
-        super::type_object::ready_type(tp)
+        crate::python::ffi::type_spec::ready_type(tp)
     }
 }

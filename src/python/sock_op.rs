@@ -14,16 +14,16 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::event_loop::{release_io, unwatch_fd, LoopObject};
-use super::fd_owner::FdOwner;
-use super::names;
-use super::owned::{clear_slot, Owned};
-use super::raised::{self, raise_io, PyResult, Raised};
-use super::read_buffer::recv_bytes;
-use super::ready_item::ReadyItem;
-use super::type_object::{ffi_edge, new_type, visit_slots};
 use crate::core::interest::Direction;
 use crate::core::sys;
+use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::{release_io, unwatch_fd, LoopObject};
+use crate::python::fd_owner::FdOwner;
+use crate::python::ffi::names;
+use crate::python::ffi::owned::{clear_slot, Owned};
+use crate::python::ffi::raised::{self, raise_io, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, new_type, visit_slots};
+use crate::python::transport::read_buffer::recv_bytes;
 
 /// What a `SockOp` does when called.
 enum Work {
@@ -115,7 +115,7 @@ fn future_done(future: *mut PyObject) -> PyResult<bool> {
 /// syscall then fails with EBADF, as `sock.recv()` does), not a ValueError.
 fn socket_fd(sock: *mut PyObject) -> PyResult<RawFd> {
     match FdOwner::of(sock) {
-        FdOwner::FilenoMethod => super::args::fileobj_to_fd(sock),
+        FdOwner::FilenoMethod => crate::python::ffi::args::fileobj_to_fd(sock),
         owner => Ok(owner.current_fd(sock)),
     }
 }
@@ -333,7 +333,7 @@ fn attempt(
 /// future)` after registering the retry for when the socket is ready.
 pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
     let [sock, method, args, for_writing] = argv else {
-        return Err(super::args::wrong_count(
+        return Err(crate::python::ffi::args::wrong_count(
             "_sock_call_native",
             &["sock", "method", "args", "for_writing"],
             argv.len(),
@@ -343,7 +343,7 @@ pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
     // SAFETY: the arguments are live borrowed references.
     let (method, args) = unsafe { (Owned::from_borrowed(*method), Owned::from_borrowed(*args)) };
     let pack = |done: bool, value: &Owned| -> PyResult<Owned> {
-        let flag = super::handle::bool_object(done);
+        let flag = crate::python::handle::bool_object(done);
         // SAFETY: both are live; the tuple is a new reference.
         unsafe { Owned::from_new(PyTuple_Pack(2, flag.as_ptr(), value.as_ptr())) }
     };
@@ -380,7 +380,10 @@ fn connect_failed(errno: i32, address: *mut PyObject) -> PyResult<Owned> {
     // SAFETY: address is live; all results are owned new references.
     unsafe {
         let shown = Owned::from_new(PyObject_Str(address))?;
-        let text = format!("Connect call failed {}", super::args::utf8(shown.as_ptr())?);
+        let text = format!(
+            "Connect call failed {}",
+            crate::python::ffi::args::utf8(shown.as_ptr())?
+        );
         let message = std::ffi::CString::new(text).unwrap_or_default();
         let message = Owned::from_new(PyUnicode_FromString(message.as_ptr()))?;
         let code = Owned::from_new(PyLong_FromLong(errno as _))?;
@@ -513,7 +516,7 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
             return Err(Raised);
         }
         if size < 0 {
-            return Err(super::raised::raise_static(
+            return Err(crate::python::ffi::raised::raise_static(
                 PyExc_ValueError,
                 c"negative buffersize in recv",
             ));
@@ -522,7 +525,7 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
     };
     if size == 0 {
         // `sock.recv(0)` returns at once without a syscall, closed or not.
-        return super::read_buffer::bytes_of(&[]);
+        return crate::python::transport::read_buffer::bytes_of(&[]);
     }
     match recv_bytes(fd, size) {
         Ok(data) => return data,
@@ -656,7 +659,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             drop(Box::from_raw((*op).work));
             (*op).work = null_mut();
         }
-        super::type_object::free_object(slf);
+        crate::python::ffi::type_spec::free_object(slf);
     }
 }
 
@@ -677,6 +680,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_dealloc = Some(dealloc);
         (*tp).tp_traverse = Some(traverse);
         (*tp).tp_clear = Some(clear);
-        super::type_object::ready_type(tp)
+        crate::python::ffi::type_spec::ready_type(tp)
     }
 }

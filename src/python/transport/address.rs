@@ -11,10 +11,10 @@
 use pyo3_ffi::*;
 use std::ffi::c_int;
 
-use super::owned::Owned;
-use super::raised::PyResult;
-use super::read_buffer::bytes_of;
 use crate::core::sockaddr::{self, SockAddr, UnixName};
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::PyResult;
+use crate::python::transport::read_buffer::bytes_of;
 
 /// Whether `family` is one this module converts.
 pub fn is_native_family(family: c_int) -> bool {

@@ -4,10 +4,10 @@ use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
-use super::handle::{bool_object, getset_ro, HandleObject, HANDLE_TYPE};
-use super::owned::Owned;
-use super::raised::{PyResult, Raised};
-use super::type_object::{ffi_edge, new_type};
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::{PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, new_type};
+use crate::python::handle::{bool_object, getset_ro, HandleObject, HANDLE_TYPE};
 
 pub static mut TIMER_HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 
@@ -70,8 +70,8 @@ fn timers_equal(a: *mut PyObject, b: *mut PyObject) -> PyResult<bool> {
             return Ok(false);
         }
         let (aa, ab) = (
-            super::handle::args_tuple(ha)?,
-            super::handle::args_tuple(hb)?,
+            crate::python::handle::args_tuple(ha)?,
+            crate::python::handle::args_tuple(hb)?,
         );
         let same_args = PyObject_RichCompareBool(aa.as_ptr(), ab.as_ptr(), Py_EQ);
         if same_args < 0 {
@@ -124,7 +124,7 @@ static mut METHODS: [PyMethodDef; 2] = [
 static mut GETSET: [PyGetSetDef; 3] = [
     getset_ro(c"_when", get_when),
     getset_ro(c"_scheduled", get_scheduled),
-    super::type_object::GETSET_END,
+    crate::python::ffi::type_spec::GETSET_END,
 ];
 
 /// Fills and readies the static `TimerHandle` type (a `Handle` subtype).
@@ -140,12 +140,12 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         );
         (*tp).tp_doc = c"A callback scheduled for a time (asyncio.TimerHandle's API).".as_ptr();
         (*tp).tp_base = ptr::addr_of_mut!(HANDLE_TYPE);
-        (*tp).tp_traverse = Some(super::handle::traverse);
-        (*tp).tp_clear = Some(super::handle::clear);
+        (*tp).tp_traverse = Some(crate::python::handle::traverse);
+        (*tp).tp_clear = Some(crate::python::handle::clear);
         (*tp).tp_hash = Some(timer_hash);
         (*tp).tp_richcompare = Some(timer_richcompare);
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
         (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        super::type_object::ready_type(tp)
+        crate::python::ffi::type_spec::ready_type(tp)
     }
 }

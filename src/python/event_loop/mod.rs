@@ -4,23 +4,26 @@
 //! readers and writers, the run loop); the Python subclass adds asyncio's
 //! choreography from `asyncio.base_events.BaseEventLoop`.
 
+pub mod dispatcher;
+pub mod ready_item;
+
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
 use std::os::fd::RawFd;
 use std::ptr::{self, null_mut};
 
-use super::args::{self, context_keyword, missing, positional, wrong_count};
-use super::handle::{self, bool_object, HandleRef, HANDLE_TYPE};
-use super::loop_dispatcher::LoopDispatcher;
-use super::names;
-use super::owned::Owned;
-use super::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
-use super::ready_item::ReadyItem;
-use super::timer_handle::TIMER_HANDLE_TYPE;
-use super::type_object::{ffi_edge, ffi_edge_int, new_type};
 use crate::core::engine::{self, Engine};
 use crate::core::interest::Direction;
+use crate::python::event_loop::dispatcher::LoopDispatcher;
+use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::ffi::args::{self, context_keyword, missing, positional, wrong_count};
+use crate::python::ffi::names;
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, ffi_edge_int, new_type};
+use crate::python::handle::timer_handle::TIMER_HANDLE_TYPE;
+use crate::python::handle::{self, bool_object, HandleRef, HANDLE_TYPE};
 
 #[repr(C)]
 pub struct LoopObject {
@@ -393,7 +396,7 @@ unsafe extern "C" fn run_forever(slf: *mut PyObject, _: *mut PyObject) -> *mut P
         let pending = result.is_err().then(take_pending).flatten();
         call_method0(slf, &names::S_RUN_FOREVER_CLEANUP)?;
         match pending {
-            Some(exc) => Err(super::raised::restore(exc)),
+            Some(exc) => Err(crate::python::ffi::raised::restore(exc)),
             None => result.map(|_| Owned::none()),
         }
     })
@@ -706,25 +709,25 @@ two_arg_method!(
     sock_recv_native,
     "_sock_recv_native",
     ["sock", "n"],
-    super::sock_op::sock_recv
+    crate::python::sock_op::sock_recv
 );
 two_arg_method!(
     sock_recv_into_native,
     "_sock_recv_into_native",
     ["sock", "buf"],
-    super::sock_op::sock_recv_into
+    crate::python::sock_op::sock_recv_into
 );
 two_arg_method!(
     sock_sendall_native,
     "_sock_sendall_native",
     ["sock", "data"],
-    super::sock_op::sock_sendall
+    crate::python::sock_op::sock_sendall
 );
 two_arg_method!(
     sock_connect_native,
     "_sock_connect_native",
     ["sock", "address"],
-    super::sock_op::sock_connect
+    crate::python::sock_op::sock_connect
 );
 
 unsafe extern "C" fn sock_call_native(
@@ -733,7 +736,7 @@ unsafe extern "C" fn sock_call_native(
     n: Py_ssize_t,
 ) -> *mut PyObject {
     // SAFETY: fastcall arguments straight from CPython.
-    ffi_edge(|| super::sock_op::sock_call(slf, unsafe { positional(argv, n) }))
+    ffi_edge(|| crate::python::sock_op::sock_call(slf, unsafe { positional(argv, n) }))
 }
 
 /// `_fd_events(fd)`: the selectors mask (EVENT_READ 1, EVENT_WRITE 2) the
@@ -1002,7 +1005,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             (*slf.cast::<LoopObject>()).state = null_mut();
             drop(Box::from_raw(state));
         }
-        super::type_object::free_object(slf);
+        crate::python::ffi::type_spec::free_object(slf);
     }
 }
 
@@ -1097,7 +1100,7 @@ static mut GETSET: [PyGetSetDef; 7] = [
         get_task_factory_attr,
         set_task_factory_attr,
     ),
-    super::type_object::GETSET_END,
+    crate::python::ffi::type_spec::GETSET_END,
 ];
 
 /// Fills and readies the static `Loop` type.
@@ -1118,6 +1121,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_clear = Some(clear);
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
         (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        super::type_object::ready_type(tp)
+        crate::python::ffi::type_spec::ready_type(tp)
     }
 }

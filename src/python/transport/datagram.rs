@@ -22,21 +22,21 @@ use std::ffi::{c_int, c_void, CStr};
 use std::ptr::{self, null_mut};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::address;
-use super::args::{keyword_args, positional, utf8};
-use super::handle::getset_ro;
-use super::names::{self, call_support};
-use super::owned::Owned;
-use super::raised::{self, raise, raise_static, PyResult, Raised};
-use super::read_buffer::{recvfrom_bytes, MAX_READ};
-use super::ready_item::ReadyItem;
-use super::transport_kit::{
+use crate::core::interest::Direction;
+use crate::core::sys;
+use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::ffi::args::{keyword_args, positional, utf8};
+use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::{self, raise, raise_static, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
+use crate::python::handle::getset_ro;
+use crate::python::transport::address;
+use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
+use crate::python::transport::{
     self as kit, call_protocol, core, owned_fd, Buffered, FlowControl, Kind, ObjectSlot,
     SocketKind, TransportRef,
 };
-use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
-use crate::core::interest::Direction;
-use crate::core::sys;
 
 /// What `sendto()` adds to the write-buffer size per queued datagram on top
 /// of its length, and what a flushed one takes off. Python 3.13.0 adds 8
@@ -596,7 +596,7 @@ unsafe extern "C" fn m_sendto(
         // SAFETY: as above.
         let slots = unsafe { keyword_args("sendto", [c"data", c"addr"], argv, nargsf, kwnames)? };
         if slots[0].is_null() {
-            return Err(super::args::missing("sendto", &["data"], 0));
+            return Err(crate::python::ffi::args::missing("sendto", &["data"], 0));
         }
         sendto(slf, slots[0], slots[1]).map(|_| Owned::none())
     })
@@ -657,7 +657,7 @@ unsafe extern "C" fn tp_new(
                 c"DatagramTransport() needs a zloop loop and an extra dict",
             ));
         }
-        let fd = super::args::fileobj_to_fd(sock)?;
+        let fd = crate::python::ffi::args::fileobj_to_fd(sock)?;
         // SAFETY: sock is live; results owned or null.
         let family = unsafe {
             let family = Owned::from_new(PyObject_GetAttr(sock, names::S_FAMILY.get()))?;
@@ -756,7 +756,7 @@ static mut GETSET: [PyGetSetDef; 13] = [
     ),
     getset_ro(c"_buffer_size", get_buffer_size),
     getset_ro(c"_server", get_server),
-    super::type_object::GETSET_END,
+    crate::python::ffi::type_spec::GETSET_END,
 ];
 
 unsafe extern "C" fn get_server(_slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {

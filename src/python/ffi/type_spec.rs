@@ -6,8 +6,8 @@ use std::ffi::{c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 
-use super::owned::Owned;
-use super::raised::{raise_static, PyResult, Raised};
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::{raise_static, PyResult, Raised};
 
 /// Sets the common fields of a zero-initialized static type object.
 ///
@@ -189,7 +189,7 @@ macro_rules! noargs {
             $slf: *mut pyo3_ffi::PyObject,
             _: *mut pyo3_ffi::PyObject,
         ) -> *mut pyo3_ffi::PyObject {
-            $crate::python::type_object::ffi_edge(|| $body)
+            $crate::python::ffi::type_spec::ffi_edge(|| $body)
         }
     };
 }
@@ -202,7 +202,7 @@ macro_rules! onearg {
             $slf: *mut pyo3_ffi::PyObject,
             $arg: *mut pyo3_ffi::PyObject,
         ) -> *mut pyo3_ffi::PyObject {
-            $crate::python::type_object::ffi_edge(|| $body)
+            $crate::python::ffi::type_spec::ffi_edge(|| $body)
         }
     };
 }

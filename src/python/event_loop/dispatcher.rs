@@ -4,13 +4,13 @@
 use pyo3_ffi::*;
 use std::io;
 
-use super::event_loop::LoopObject;
-use super::names::{self, call_support};
-use super::owned::Owned;
-use super::raised::{raise_io, Raised};
-use super::ready_item::ReadyItem;
-use super::transport_kit as kit;
 use crate::core::dispatcher::Dispatcher;
+use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::LoopObject;
+use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::{raise_io, Raised};
+use crate::python::transport as kit;
 
 pub struct LoopDispatcher {
     /// The loop object (borrowed: `run_forever`'s caller holds a reference).

@@ -1,15 +1,17 @@
 //! `Handle`: a scheduled callback, as `asyncio.Handle`.
 
+pub mod timer_handle;
+
 use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 use std::ptr::{self, null_mut};
 
-use super::event_loop::LoopObject;
-use super::names::{self, call_support};
-use super::owned::{clear_slot, Owned};
-use super::raised::{self, PyResult, Raised};
-use super::type_object::{ffi_edge, new_type};
 use crate::core::schedulable::Schedulable;
+use crate::python::event_loop::LoopObject;
+use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::owned::{clear_slot, Owned};
+use crate::python::ffi::raised::{self, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, new_type};
 
 /// The object layout shared by `Handle` and `TimerHandle`.
 #[repr(C)]
@@ -127,7 +129,7 @@ impl HandleRef {
                     return rc;
                 }
             }
-            let rc = super::type_object::visit_slots(
+            let rc = crate::python::ffi::type_spec::visit_slots(
                 &[
                     (*obj).callback,
                     (*obj).arg0,
@@ -485,7 +487,7 @@ pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mu
     let obj = as_handle(slf);
     // SAFETY: the GC calls this with a live object; each slot is null or live.
     unsafe {
-        super::type_object::visit_slots(
+        crate::python::ffi::type_spec::visit_slots(
             &[
                 (*obj).callback,
                 (*obj).arg0,
@@ -576,7 +578,7 @@ static mut GETSET: [PyGetSetDef; 8] = [
     getset_ro(c"_context", get_context),
     getset_ro(c"_source_traceback", get_source_traceback),
     getset_ro(c"_repr", get_repr),
-    super::type_object::GETSET_END,
+    crate::python::ffi::type_spec::GETSET_END,
 ];
 
 pub const fn getset_ro(name: &'static std::ffi::CStr, get: getter) -> PyGetSetDef {
@@ -618,6 +620,6 @@ pub fn ready() -> PyResult<*mut PyTypeObject> {
         (*tp).tp_weaklistoffset = std::mem::offset_of!(HandleObject, weakreflist) as Py_ssize_t;
         (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
         (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        super::type_object::ready_type(tp)
+        crate::python::ffi::type_spec::ready_type(tp)
     }
 }

@@ -6,10 +6,10 @@ use std::cell::RefCell;
 use std::io;
 use std::os::fd::RawFd;
 
-use super::owned::Owned;
-use super::raised::PyResult;
 use crate::core::sockaddr::SockAddr;
 use crate::core::sys;
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::PyResult;
 
 /// asyncio's `max_size`: at most this much is read per readable event.
 pub const MAX_READ: usize = 256 * 1024;

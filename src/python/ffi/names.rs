@@ -4,8 +4,8 @@ use pyo3_ffi::*;
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use super::owned::Owned;
-use super::raised::PyResult;
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::PyResult;
 
 /// A process-wide object created at module import and never released.
 pub struct Cached(AtomicPtr<PyObject>);

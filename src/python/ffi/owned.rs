@@ -3,7 +3,7 @@
 use pyo3_ffi::*;
 use std::ptr::NonNull;
 
-use super::raised::{PyResult, Raised};
+use crate::python::ffi::raised::{PyResult, Raised};
 
 /// A strong reference to a Python object; dropping it decrefs.
 ///

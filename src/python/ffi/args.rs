@@ -5,8 +5,8 @@ use std::ffi::CStr;
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
-use super::owned::Owned;
-use super::raised::{raise, PyResult, Raised};
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::{raise, PyResult, Raised};
 
 /// The positional arguments of a METH_FASTCALL call as a slice.
 ///
@@ -43,7 +43,7 @@ pub unsafe fn context_keyword(
         for i in 0..PyTuple_GET_SIZE(kwnames) {
             let name = PyTuple_GET_ITEM(kwnames, i);
             // Interned names (CPython's own `_asyncio` passes one) match by identity.
-            if name == super::names::S_CONTEXT.get()
+            if name == crate::python::ffi::names::S_CONTEXT.get()
                 || PyUnicode_CompareWithASCIIString(name, c"context".as_ptr()) == 0
             {
                 context = *args.add(nargs + i as usize);
@@ -234,9 +234,11 @@ pub fn fileobj_number(obj: *mut PyObject) -> PyResult<Owned> {
         if PyLong_Check(obj) != 0 {
             return Ok(Owned::from_borrowed(obj));
         }
-        let converted =
-            Owned::from_new(PyObject_CallMethodNoArgs(obj, super::names::S_FILENO.get()))
-                .and_then(|f| Owned::from_new(PyNumber_Long(f.as_ptr())));
+        let converted = Owned::from_new(PyObject_CallMethodNoArgs(
+            obj,
+            crate::python::ffi::names::S_FILENO.get(),
+        ))
+        .and_then(|f| Owned::from_new(PyNumber_Long(f.as_ptr())));
         match converted {
             Ok(n) => Ok(n),
             Err(Raised) => {

@@ -15,21 +15,21 @@ use std::ffi::{c_int, c_void, CStr};
 use std::io;
 use std::ptr::{self, null_mut};
 
-use super::args::utf8;
-use super::handle::{bool_object, getset_ro};
-use super::names::{self, call_support};
-use super::owned::Owned;
-use super::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
-use super::read_buffer::{recv_bytes, MAX_READ};
-use super::ready_item::ReadyItem;
-use super::transport_kit::{
-    self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
-    ObjectSlot, SocketKind, TransportRef,
-};
-use super::type_object::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
 use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
+use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::ffi::args::utf8;
+use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::owned::Owned;
+use crate::python::ffi::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
+use crate::python::handle::{bool_object, getset_ro};
+use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
+use crate::python::transport::{
+    self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
+    ObjectSlot, SocketKind, TransportRef,
+};
 
 /// One queued write: an immutable bytes object we keep a reference to, or a
 /// copy of a mutable buffer (bytearray, memoryview) taken at write() time.
@@ -702,7 +702,7 @@ unsafe extern "C" fn tp_new(
                 c"Transport() needs a zloop loop",
             ));
         }
-        let fd = super::args::fileobj_to_fd(sock)?;
+        let fd = crate::python::ffi::args::fileobj_to_fd(sock)?;
         let state = TransportState {
             queue: RefCell::new(WriteQueue::new()),
             buffered: Cell::new(false),
@@ -814,7 +814,7 @@ static mut GETSET: [PyGetSetDef; 13] = [
         c"_protocol_paused",
         kit::get_protocol_paused::<TransportState>,
     ),
-    super::type_object::GETSET_END,
+    crate::python::ffi::type_spec::GETSET_END,
 ];
 
 /// Fills and readies the static `Transport` type.

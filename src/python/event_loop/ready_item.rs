@@ -3,13 +3,13 @@
 use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 
-use super::handle::HandleRef;
-use super::names;
-use super::raised::PyResult;
-use super::sock_op::SockOpRef;
-use super::transport_kit::TransportRef;
 use crate::core::interest::Direction;
 use crate::core::schedulable::Schedulable;
+use crate::python::ffi::names;
+use crate::python::ffi::raised::PyResult;
+use crate::python::handle::HandleRef;
+use crate::python::sock_op::SockOpRef;
+use crate::python::transport::TransportRef;
 
 /// A callback handle, or readiness dispatched straight to a native transport
 /// (no Python handle per event).
@@ -38,18 +38,22 @@ impl ReadyItem {
     pub fn run(self) -> PyResult<()> {
         match self {
             ReadyItem::Handle(handle) => handle.run(),
-            ReadyItem::Read(transport) => super::transport::on_readable(&transport),
-            ReadyItem::Write(transport) => super::transport::on_writable(&transport),
+            ReadyItem::Read(transport) => crate::python::transport::stream::on_readable(&transport),
+            ReadyItem::Write(transport) => {
+                crate::python::transport::stream::on_writable(&transport)
+            }
             ReadyItem::Sock(op) => op.on_ready(),
             ReadyItem::DatagramRead(transport) => {
-                super::datagram_transport::on_readable(&transport)
+                crate::python::transport::datagram::on_readable(&transport)
             }
             ReadyItem::DatagramWrite(transport) => {
-                super::datagram_transport::on_writable(&transport)
+                crate::python::transport::datagram::on_writable(&transport)
             }
-            ReadyItem::PipeRead(pipe) => super::read_pipe_transport::on_readable(&pipe),
-            ReadyItem::PipeWrite(pipe) => super::write_pipe_transport::on_writable(&pipe),
-            ReadyItem::PipeClosed(pipe) => super::write_pipe_transport::on_peer_closed(&pipe),
+            ReadyItem::PipeRead(pipe) => crate::python::transport::read_pipe::on_readable(&pipe),
+            ReadyItem::PipeWrite(pipe) => crate::python::transport::write_pipe::on_writable(&pipe),
+            ReadyItem::PipeClosed(pipe) => {
+                crate::python::transport::write_pipe::on_peer_closed(&pipe)
+            }
         }
     }
 

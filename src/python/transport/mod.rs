@@ -9,6 +9,13 @@
 //! `_add_writer`; here readiness arrives as a `ReadyItem` holding a
 //! `TransportRef`, straight from the engine.
 
+pub mod address;
+pub mod datagram;
+pub mod read_buffer;
+pub mod read_pipe;
+pub mod stream;
+pub mod write_pipe;
+
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
@@ -16,16 +23,16 @@ use std::fmt::Display;
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
-use super::args::{keyword_args, utf8};
-use super::event_loop::{release_io, LoopObject};
-use super::fd_owner::FdOwner;
-use super::handle::bool_object;
-use super::names::{self, call_support};
-use super::owned::{clear_slot, Owned};
-use super::raised::{self, raise, raise_io, PyResult, Raised};
-use super::ready_item::ReadyItem;
-use super::type_object::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::core::interest::Direction;
+use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::{release_io, LoopObject};
+use crate::python::fd_owner::FdOwner;
+use crate::python::ffi::args::{keyword_args, utf8};
+use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::owned::{clear_slot, Owned};
+use crate::python::ffi::raised::{self, raise, raise_io, PyResult, Raised};
+use crate::python::ffi::type_spec::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
+use crate::python::handle::bool_object;
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
 pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
@@ -220,7 +227,7 @@ pub fn new_args(args: *mut PyObject, usage: &str) -> PyResult<[*mut PyObject; 5]
 /// Whether `obj` is a zloop loop.
 pub fn is_loop(obj: *mut PyObject) -> bool {
     // SAFETY: obj is live; a type check only.
-    unsafe { PyObject_TypeCheck(obj, &raw mut super::event_loop::LOOP_TYPE) != 0 }
+    unsafe { PyObject_TypeCheck(obj, &raw mut crate::python::event_loop::LOOP_TYPE) != 0 }
 }
 
 /// Allocates a transport of type `tp` on `fd`, holding `lp`, `io`, `extra`
@@ -288,7 +295,7 @@ pub unsafe extern "C" fn pipe_tp_new<S: PipeKind>(
                 &format!("{name}() needs a zloop loop"),
             ));
         }
-        let fd = super::args::fileobj_to_fd(fileno)?;
+        let fd = crate::python::ffi::args::fileobj_to_fd(fileno)?;
         let obj = alloc(tp, lp, pipe, extra, fd, S::new_state())?;
         replace_protocol(obj.as_ptr(), protocol);
         Ok(obj)
@@ -372,8 +379,8 @@ fn make_debug_handle(
 ) -> PyResult<Owned> {
     // SAFETY: slf is live; the bound method is a new reference.
     let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf, method.get()))? };
-    let handle = super::handle::HandleRef::new(
-        &raw mut super::handle::HANDLE_TYPE,
+    let handle = crate::python::handle::HandleRef::new(
+        &raw mut crate::python::handle::HANDLE_TYPE,
         lp.as_ptr(),
         callback.as_ptr(),
         &[],
@@ -505,7 +512,7 @@ pub fn unregister(slf: *mut PyObject, interest: Direction) {
             if let Ok(handle) = handle {
                 // unregister() cannot fail: a repr that raised in debug
                 // mode's cancel() is reported as unraisable instead.
-                if super::handle::cancel(handle.as_ptr().cast()).is_err() {
+                if crate::python::handle::cancel(handle.as_ptr().cast()).is_err() {
                     PyErr_WriteUnraisable(handle.as_ptr());
                 }
             }
@@ -863,7 +870,9 @@ impl<T: Copy + PartialOrd> FlowControl<T> {
             return 0;
         };
         // SAFETY: both are live objects we own.
-        unsafe { super::type_object::visit_slots(&[low.as_ptr(), high.as_ptr()], visit, arg) }
+        unsafe {
+            crate::python::ffi::type_spec::visit_slots(&[low.as_ptr(), high.as_ptr()], visit, arg)
+        }
     }
 
     pub fn clear(&self) {
@@ -1307,7 +1316,11 @@ unsafe extern "C" fn m_pipe_fatal_error<S: PipeKind>(
         let [exc, message] =
             unsafe { keyword_args("_fatal_error", [c"exc", c"message"], argv, nargsf, kwnames)? };
         if exc.is_null() {
-            return Err(super::args::missing("_fatal_error", &["exc"], 0));
+            return Err(crate::python::ffi::args::missing(
+                "_fatal_error",
+                &["exc"],
+                0,
+            ));
         }
         // SAFETY: exc is live.
         let exc = unsafe { Owned::from_borrowed(exc) };
@@ -1351,7 +1364,11 @@ unsafe fn get_extra_info(
             )?
         };
         if name.is_null() {
-            return Err(super::args::missing("get_extra_info", &["name"], 0));
+            return Err(crate::python::ffi::args::missing(
+                "get_extra_info",
+                &["name"],
+                0,
+            ));
         }
         // SAFETY: extra is the dict given at creation; GetItem borrows.
         unsafe {
@@ -1537,7 +1554,7 @@ unsafe extern "C" fn traverse<S: Kind>(
     // SAFETY: the GC passes a live object; each slot is null or live; the
     // state, when set, is an S.
     unsafe {
-        let rc = super::type_object::visit_slots(
+        let rc = crate::python::ffi::type_spec::visit_slots(
             &[
                 (*s).dict,
                 (*s).loop_,
@@ -1594,7 +1611,7 @@ unsafe extern "C" fn finalize<S: Kind>(slf: *mut PyObject) {
         // pipe object closes itself when it goes.
         if io_object(slf).is_null()
             || (*slf.cast::<TransportObject<S>>()).state.is_null()
-            || super::type_object::interpreter_finalizing()
+            || crate::python::ffi::type_spec::interpreter_finalizing()
         {
             return;
         }
@@ -1631,7 +1648,7 @@ unsafe extern "C" fn dealloc<S: Kind>(slf: *mut PyObject) {
             (*o).state = null_mut();
             drop(Box::from_raw(st));
         }
-        super::type_object::free_object(slf);
+        crate::python::ffi::type_spec::free_object(slf);
     }
 }
 
@@ -1657,7 +1674,7 @@ pub unsafe fn ready_type<S: Kind>(
 ) -> PyResult<*mut PyTypeObject> {
     // SAFETY: per the contract.
     unsafe {
-        super::type_object::new_type(
+        crate::python::ffi::type_spec::new_type(
             tp,
             spec.name,
             std::mem::size_of::<TransportObject<S>>(),
@@ -1676,6 +1693,6 @@ pub unsafe fn ready_type<S: Kind>(
         (*tp).tp_dictoffset = (slots_at + std::mem::offset_of!(Slots, dict)) as Py_ssize_t;
         (*tp).tp_weaklistoffset =
             (slots_at + std::mem::offset_of!(Slots, weakreflist)) as Py_ssize_t;
-        super::type_object::ready_type(tp)
+        crate::python::ffi::type_spec::ready_type(tp)
     }
 }

@@ -4,7 +4,7 @@ use pyo3_ffi::*;
 use std::ffi::CStr;
 use std::io;
 
-use super::owned::Owned;
+use crate::python::ffi::owned::Owned;
 
 /// Marker for "the callee set a Python exception"; turned into a NULL/-1
 /// return only at the FFI edge.
@@ -64,11 +64,11 @@ pub fn pending_is_exit() -> bool {
 
 /// Takes the pending exception out of the error indicator, normalized, with
 /// its traceback attached.
-pub fn take_pending() -> Option<super::owned::Owned> {
+pub fn take_pending() -> Option<crate::python::ffi::owned::Owned> {
     #[cfg(Py_3_12)]
     {
         // SAFETY: returns a new reference or null; GIL held.
-        unsafe { super::owned::Owned::from_new(PyErr_GetRaisedException()).ok() }
+        unsafe { crate::python::ffi::owned::Owned::from_new(PyErr_GetRaisedException()).ok() }
     }
     #[cfg(not(Py_3_12))]
     {
@@ -89,13 +89,13 @@ pub fn take_pending() -> Option<super::owned::Owned> {
             }
             Py_XDECREF(ptype);
             Py_XDECREF(tb);
-            super::owned::Owned::from_new(value).ok()
+            crate::python::ffi::owned::Owned::from_new(value).ok()
         }
     }
 }
 
 /// Puts an exception taken by `take_pending` back as the pending one.
-pub fn restore(exc: super::owned::Owned) -> Raised {
+pub fn restore(exc: crate::python::ffi::owned::Owned) -> Raised {
     #[cfg(Py_3_12)]
     // SAFETY: SetRaisedException steals the reference; GIL held.
     unsafe {
