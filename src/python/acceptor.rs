@@ -17,9 +17,11 @@ use std::ptr;
 
 use crate::core::sys;
 use crate::python::fd_owner::FdOwner;
+use crate::python::ffi::entry::ffi_edge;
+use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, new_type, visit_slots};
+use crate::python::ffi::type_spec::new_type;
 
 #[repr(C)]
 pub struct AcceptorObject {

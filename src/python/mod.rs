@@ -12,6 +12,7 @@ mod transport;
 use pyo3_ffi::*;
 use std::ptr;
 
+use ffi::entry::{noargs_def, onearg_def};
 use ffi::names;
 use ffi::owned::Owned;
 use ffi::raised::{PyResult, Raised};
@@ -28,27 +29,20 @@ unsafe extern "C" fn fd_fields_recognised(
     _module: *mut PyObject,
     _: *mut PyObject,
 ) -> *mut PyObject {
-    handle::bool_object(fd_owner::fields_recognised()).into_ptr()
+    ffi::objects::bool_object(fd_owner::fields_recognised()).into_ptr()
 }
 
 static mut MODULE_METHODS: [PyMethodDef; 3] = [
-    PyMethodDef {
-        ml_name: c"_register_support".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: register_support,
-        },
-        ml_flags: METH_O,
-        ml_doc: c"Called by zloop._support at import: the Python helpers of the cold paths."
-            .as_ptr(),
-    },
-    PyMethodDef {
-        ml_name: c"_fd_fields_recognised".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: fd_fields_recognised,
-        },
-        ml_flags: METH_NOARGS,
-        ml_doc: c"Whether socket and FileIO fds are checked without a fileno() call.".as_ptr(),
-    },
+    onearg_def(
+        c"_register_support",
+        register_support,
+        c"Called by zloop._support at import: the Python helpers of the cold paths.",
+    ),
+    noargs_def(
+        c"_fd_fields_recognised",
+        fd_fields_recognised,
+        c"Whether socket and FileIO fds are checked without a fileno() call.",
+    ),
     PyMethodDef::zeroed(),
 ];
 
@@ -102,5 +96,5 @@ fn init_module() -> PyResult<Owned> {
 #[no_mangle]
 #[allow(non_snake_case)]
 pub unsafe extern "C" fn PyInit__zloop() -> *mut PyObject {
-    ffi::type_spec::ffi_edge(init_module)
+    ffi::entry::ffi_edge(init_module)
 }

@@ -18,10 +18,12 @@ use crate::core::sys;
 use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::event_loop::LoopObject;
 use crate::python::ffi::args::positional;
+use crate::python::ffi::entry::{fast_def, ffi_edge};
 use crate::python::ffi::names;
+use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, new_type, visit_slots};
+use crate::python::ffi::type_spec::new_type;
 use crate::python::handle::{HandleRef, HANDLE_TYPE};
 
 #[repr(C)]
@@ -209,14 +211,11 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
 }
 
 static mut METHODS: [PyMethodDef; 2] = [
-    PyMethodDef {
-        ml_name: c"handle".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunctionFast: m_handle,
-        },
-        ml_flags: METH_FASTCALL,
-        ml_doc: c"handle(callback, args): a native Handle for a signal handler.".as_ptr(),
-    },
+    fast_def(
+        c"handle",
+        m_handle,
+        c"handle(callback, args): a native Handle for a signal handler.",
+    ),
     PyMethodDef::zeroed(),
 ];
 

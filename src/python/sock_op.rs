@@ -19,10 +19,12 @@ use crate::core::sys;
 use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::event_loop::{release_io, unwatch_fd, LoopObject};
 use crate::python::fd_owner::FdOwner;
+use crate::python::ffi::entry::ffi_edge;
 use crate::python::ffi::names;
+use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, new_type, visit_slots};
+use crate::python::ffi::type_spec::new_type;
 use crate::python::transport::read_buffer::recv_bytes;
 
 /// What a `SockOp` does when called.
@@ -343,7 +345,7 @@ pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
     // SAFETY: the arguments are live borrowed references.
     let (method, args) = unsafe { (Owned::from_borrowed(*method), Owned::from_borrowed(*args)) };
     let pack = |done: bool, value: &Owned| -> PyResult<Owned> {
-        let flag = crate::python::handle::bool_object(done);
+        let flag = crate::python::ffi::objects::bool_object(done);
         // SAFETY: both are live; the tuple is a new reference.
         unsafe { Owned::from_new(PyTuple_Pack(2, flag.as_ptr(), value.as_ptr())) }
     };

@@ -18,12 +18,15 @@ use crate::core::interest::Direction;
 use crate::python::event_loop::dispatcher::LoopDispatcher;
 use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::ffi::args::{self, context_keyword, missing, positional, wrong_count};
+use crate::python::ffi::entry::{fast_def, ffi_edge, ffi_edge_int, kw_def, noargs_def, onearg_def};
 use crate::python::ffi::names;
+use crate::python::ffi::objects::bool_object;
+use crate::python::ffi::objects::getset_rw;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, ffi_edge_int, new_type};
+use crate::python::ffi::type_spec::new_type;
 use crate::python::handle::timer_handle::TIMER_HANDLE_TYPE;
-use crate::python::handle::{self, bool_object, HandleRef, HANDLE_TYPE};
+use crate::python::handle::{self, HandleRef, HANDLE_TYPE};
 
 #[repr(C)]
 pub struct LoopObject {
@@ -1009,98 +1012,72 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     }
 }
 
-const fn method(
-    name: &'static CStr,
-    meth: PyMethodDefPointer,
-    flags: c_int,
-    doc: &'static CStr,
-) -> PyMethodDef {
-    PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: meth,
-        ml_flags: flags,
-        ml_doc: doc.as_ptr(),
-    }
-}
-
-const FAST_KW: c_int = METH_FASTCALL | METH_KEYWORDS;
-
 static mut METHODS: [PyMethodDef; 26] = [
-    method(c"call_soon", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon }, FAST_KW,
+    kw_def(c"call_soon", call_soon,
         c"call_soon(callback, *args, context=None): run callback(*args) on the next iteration."),
-    method(c"call_soon_threadsafe", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_soon_threadsafe }, FAST_KW,
+    kw_def(c"call_soon_threadsafe", call_soon_threadsafe,
         c"call_soon_threadsafe(callback, *args, context=None): call_soon from any thread; wakes the loop."),
-    method(c"call_later", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_later }, FAST_KW,
+    kw_def(c"call_later", call_later,
         c"call_later(delay, callback, *args, context=None): run callback after delay seconds."),
-    method(c"call_at", PyMethodDefPointer { PyCFunctionFastWithKeywords: call_at }, FAST_KW,
+    kw_def(c"call_at", call_at,
         c"call_at(when, callback, *args, context=None): run callback at loop time when."),
-    method(c"time", PyMethodDefPointer { PyCFunction: time }, METH_NOARGS,
+    noargs_def(c"time", time,
         c"The loop's clock (time.monotonic())."),
-    method(c"stop", PyMethodDefPointer { PyCFunction: stop }, METH_NOARGS,
+    noargs_def(c"stop", stop,
         c"Stop running after the current iteration."),
-    method(c"is_running", PyMethodDefPointer { PyCFunction: is_running }, METH_NOARGS,
+    noargs_def(c"is_running", is_running,
         c"Whether the loop is running."),
-    method(c"is_closed", PyMethodDefPointer { PyCFunction: is_closed }, METH_NOARGS,
+    noargs_def(c"is_closed", is_closed,
         c"Whether the loop was closed."),
-    method(c"get_debug", PyMethodDefPointer { PyCFunction: get_debug }, METH_NOARGS,
+    noargs_def(c"get_debug", get_debug,
         c"Whether debug mode is on."),
-    method(c"run_forever", PyMethodDefPointer { PyCFunction: run_forever }, METH_NOARGS,
+    noargs_def(c"run_forever", run_forever,
         c"Run until stop() is called."),
-    method(c"_run_once", PyMethodDefPointer { PyCFunction: run_once }, METH_NOARGS,
+    noargs_def(c"_run_once", run_once,
         c"Run one iteration of the loop."),
-    method(c"_write_to_self", PyMethodDefPointer { PyCFunction: write_to_self }, METH_NOARGS,
+    noargs_def(c"_write_to_self", write_to_self,
         c"Wake the loop from another thread."),
-    method(c"create_future", PyMethodDefPointer { PyCFunction: create_future }, METH_NOARGS,
+    noargs_def(c"create_future", create_future,
         c"A new asyncio.Future attached to this loop."),
-    method(c"create_task", PyMethodDefPointer { PyCFunctionFastWithKeywords: create_task }, FAST_KW,
+    kw_def(c"create_task", create_task,
         c"create_task(coro, *, name=None, context=None): schedule a coroutine as an asyncio.Task."),
-    method(c"_release_engine", PyMethodDefPointer { PyCFunction: release_engine }, METH_NOARGS,
+    noargs_def(c"_release_engine", release_engine,
         c"Drop pending callbacks, timers, readers and writers, and close the epoll fd and the waker (close())."),
-    method(c"_add_reader", PyMethodDefPointer { PyCFunctionFast: add_reader }, METH_FASTCALL,
+    fast_def(c"_add_reader", add_reader,
         c"_add_reader(fd, callback, *args): call callback(*args) when fd is readable; returns the handle."),
-    method(c"_add_writer", PyMethodDefPointer { PyCFunctionFast: add_writer }, METH_FASTCALL,
+    fast_def(c"_add_writer", add_writer,
         c"_add_writer(fd, callback, *args): call callback(*args) when fd is writable; returns the handle."),
-    method(c"_remove_reader", PyMethodDefPointer { PyCFunction: remove_reader }, METH_O,
+    onearg_def(c"_remove_reader", remove_reader,
         c"_remove_reader(fd): stop watching fd for reading; True if it was watched."),
-    method(c"_remove_writer", PyMethodDefPointer { PyCFunction: remove_writer }, METH_O,
+    onearg_def(c"_remove_writer", remove_writer,
         c"_remove_writer(fd): stop watching fd for writing; True if it was watched."),
-    method(c"_sock_recv_native", PyMethodDefPointer { PyCFunctionFast: sock_recv_native }, METH_FASTCALL,
+    fast_def(c"_sock_recv_native", sock_recv_native,
         c"_sock_recv_native(sock, n): bytes now, or a future."),
-    method(c"_sock_recv_into_native", PyMethodDefPointer { PyCFunctionFast: sock_recv_into_native }, METH_FASTCALL,
+    fast_def(c"_sock_recv_into_native", sock_recv_into_native,
         c"_sock_recv_into_native(sock, buf): a count now, or a future."),
-    method(c"_sock_sendall_native", PyMethodDefPointer { PyCFunctionFast: sock_sendall_native }, METH_FASTCALL,
+    fast_def(c"_sock_sendall_native", sock_sendall_native,
         c"_sock_sendall_native(sock, data): None when all was sent, or a future."),
-    method(c"_sock_connect_native", PyMethodDefPointer { PyCFunctionFast: sock_connect_native }, METH_FASTCALL,
+    fast_def(c"_sock_connect_native", sock_connect_native,
         c"_sock_connect_native(sock, address): None when connected, or a future."),
-    method(c"_sock_call_native", PyMethodDefPointer { PyCFunctionFast: sock_call_native }, METH_FASTCALL,
+    fast_def(c"_sock_call_native", sock_call_native,
         c"_sock_call_native(sock, method, args, for_writing): (True, result) now, or (False, future)."),
-    method(c"_fd_events", PyMethodDefPointer { PyCFunction: fd_events }, METH_O,
+    onearg_def(c"_fd_events", fd_events,
         c"_fd_events(fd): selectors mask of what the engine watches fd for."),
     PyMethodDef::zeroed(),
 ];
 
-const fn getset(name: &'static CStr, get: getter, set: setter) -> PyGetSetDef {
-    PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(get),
-        set: Some(set),
-        doc: ptr::null(),
-        closure: ptr::null_mut(),
-    }
-}
-
 static mut GETSET: [PyGetSetDef; 7] = [
-    getset(c"_closed", get_closed, set_closed),
-    getset(c"_stopping", get_stopping, set_stopping),
-    getset(c"_debug", get_debug_attr, set_debug_attr),
-    getset(c"_thread_id", get_thread_id, set_thread_id),
-    getset(c"slow_callback_duration", get_slow, set_slow),
-    getset(
+    getset_rw(c"_closed", get_closed, set_closed),
+    getset_rw(c"_stopping", get_stopping, set_stopping),
+    getset_rw(c"_debug", get_debug_attr, set_debug_attr),
+    getset_rw(c"_thread_id", get_thread_id, set_thread_id),
+    getset_rw(c"slow_callback_duration", get_slow, set_slow),
+    getset_rw(
         c"_task_factory",
         get_task_factory_attr,
         set_task_factory_attr,
     ),
-    crate::python::ffi::type_spec::GETSET_END,
+    crate::python::ffi::objects::GETSET_END,
 ];
 
 /// Fills and readies the static `Loop` type.

@@ -3,7 +3,9 @@
 //! and the static type-object builders.
 
 pub mod args;
+pub mod entry;
 pub mod names;
+pub mod objects;
 pub mod owned;
 pub mod raised;
 pub mod type_spec;

@@ -86,3 +86,14 @@ pub unsafe fn clear_slot(slot: *mut *mut PyObject) {
         }
     }
 }
+
+impl Owned {
+    /// A new reference to `ptr`, or to None when it is null.
+    pub fn from_ptr_or_none(ptr: *mut PyObject) -> Owned {
+        if ptr.is_null() {
+            return Owned::none();
+        }
+        // SAFETY: ptr is a live object (the caller's borrowed reference).
+        unsafe { Owned::from_borrowed(ptr) }
+    }
+}

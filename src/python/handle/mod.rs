@@ -8,10 +8,12 @@ use std::ptr::{self, null_mut};
 
 use crate::core::schedulable::Schedulable;
 use crate::python::event_loop::LoopObject;
+use crate::python::ffi::entry::{ffi_edge, noargs_def};
 use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, new_type};
+use crate::python::ffi::type_spec::new_type;
 
 /// The object layout shared by `Handle` and `TimerHandle`.
 #[repr(C)]
@@ -129,7 +131,7 @@ impl HandleRef {
                     return rc;
                 }
             }
-            let rc = crate::python::ffi::type_spec::visit_slots(
+            let rc = crate::python::ffi::objects::visit_slots(
                 &[
                     (*obj).callback,
                     (*obj).arg0,
@@ -395,15 +397,6 @@ pub fn args_tuple(obj: *mut HandleObject) -> PyResult<Owned> {
     }
 }
 
-fn optional(ptr: *mut PyObject) -> *mut PyObject {
-    if ptr.is_null() {
-        Owned::none().into_ptr()
-    } else {
-        // SAFETY: non-null slots hold live references.
-        unsafe { Owned::from_borrowed(ptr).into_ptr() }
-    }
-}
-
 fn as_handle(slf: *mut PyObject) -> *mut HandleObject {
     slf.cast()
 }
@@ -442,19 +435,6 @@ unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
     })
 }
 
-pub fn bool_object(value: bool) -> Owned {
-    // SAFETY: PyBool_FromLong never fails.
-    unsafe { Owned::from_new(PyBool_FromLong(value as _)).unwrap_or_else(|_| Owned::none()) }
-}
-
-impl Owned {
-    /// A new reference to `ptr`, or to None when it is null.
-    pub fn from_ptr_or_none(ptr: *mut PyObject) -> Owned {
-        // SAFETY: `optional` returns a new reference.
-        unsafe { Owned::from_new(optional(ptr)).unwrap_or_else(|_| Owned::none()) }
-    }
-}
-
 macro_rules! getter {
     ($name:ident, |$obj:ident| $body:expr) => {
         unsafe extern "C" fn $name(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
@@ -487,7 +467,7 @@ pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mu
     let obj = as_handle(slf);
     // SAFETY: the GC calls this with a live object; each slot is null or live.
     unsafe {
-        crate::python::ffi::type_spec::visit_slots(
+        crate::python::ffi::objects::visit_slots(
             &[
                 (*obj).callback,
                 (*obj).arg0,
@@ -535,38 +515,26 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
 }
 
 static mut METHODS: [PyMethodDef; 5] = [
-    PyMethodDef {
-        ml_name: c"cancel".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: handle_cancel,
-        },
-        ml_flags: METH_NOARGS,
-        ml_doc: c"Cancel the callback; cancelling twice is harmless.".as_ptr(),
-    },
-    PyMethodDef {
-        ml_name: c"cancelled".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: handle_cancelled,
-        },
-        ml_flags: METH_NOARGS,
-        ml_doc: c"Whether cancel() was called.".as_ptr(),
-    },
-    PyMethodDef {
-        ml_name: c"get_context".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: handle_get_context,
-        },
-        ml_flags: METH_NOARGS,
-        ml_doc: c"The contextvars.Context the callback runs in.".as_ptr(),
-    },
-    PyMethodDef {
-        ml_name: c"_run".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: handle_run,
-        },
-        ml_flags: METH_NOARGS,
-        ml_doc: ptr::null(),
-    },
+    noargs_def(
+        c"cancel",
+        handle_cancel,
+        c"Cancel the callback; cancelling twice is harmless.",
+    ),
+    noargs_def(
+        c"cancelled",
+        handle_cancelled,
+        c"Whether cancel() was called.",
+    ),
+    noargs_def(
+        c"get_context",
+        handle_get_context,
+        c"The contextvars.Context the callback runs in.",
+    ),
+    noargs_def(
+        c"_run",
+        handle_run,
+        c"Runs the callback in its context (asyncio's Handle._run).",
+    ),
     PyMethodDef::zeroed(),
 ];
 
@@ -578,28 +546,8 @@ static mut GETSET: [PyGetSetDef; 8] = [
     getset_ro(c"_context", get_context),
     getset_ro(c"_source_traceback", get_source_traceback),
     getset_ro(c"_repr", get_repr),
-    crate::python::ffi::type_spec::GETSET_END,
+    crate::python::ffi::objects::GETSET_END,
 ];
-
-pub const fn getset_ro(name: &'static std::ffi::CStr, get: getter) -> PyGetSetDef {
-    PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(get),
-        set: None,
-        doc: ptr::null(),
-        closure: ptr::null_mut(),
-    }
-}
-
-pub const fn getset_rw(name: &'static std::ffi::CStr, get: getter, set: setter) -> PyGetSetDef {
-    PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(get),
-        set: Some(set),
-        doc: ptr::null(),
-        closure: ptr::null_mut(),
-    }
-}
 
 /// Fills and readies the static `Handle` type.
 pub fn ready() -> PyResult<*mut PyTypeObject> {

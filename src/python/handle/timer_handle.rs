@@ -4,10 +4,12 @@ use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
+use crate::python::ffi::entry::{ffi_edge, noargs_def};
+use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, new_type};
-use crate::python::handle::{bool_object, getset_ro, HandleObject, HANDLE_TYPE};
+use crate::python::ffi::type_spec::new_type;
+use crate::python::handle::{HandleObject, HANDLE_TYPE};
 
 pub static mut TIMER_HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 
@@ -110,21 +112,18 @@ unsafe extern "C" fn timer_richcompare(
 }
 
 static mut METHODS: [PyMethodDef; 2] = [
-    PyMethodDef {
-        ml_name: c"when".as_ptr(),
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: timer_when,
-        },
-        ml_flags: METH_NOARGS,
-        ml_doc: c"The scheduled time, in loop.time() seconds.".as_ptr(),
-    },
+    noargs_def(
+        c"when",
+        timer_when,
+        c"The scheduled time, in loop.time() seconds.",
+    ),
     PyMethodDef::zeroed(),
 ];
 
 static mut GETSET: [PyGetSetDef; 3] = [
     getset_ro(c"_when", get_when),
     getset_ro(c"_scheduled", get_scheduled),
-    crate::python::ffi::type_spec::GETSET_END,
+    crate::python::ffi::objects::GETSET_END,
 ];
 
 /// Fills and readies the static `TimerHandle` type (a `Handle` subtype).

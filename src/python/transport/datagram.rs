@@ -26,11 +26,11 @@ use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::ffi::args::{keyword_args, positional, utf8};
+use crate::python::ffi::entry::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::objects::getset_ro;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
-use crate::python::handle::getset_ro;
 use crate::python::transport::address;
 use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
 use crate::python::transport::{
@@ -756,7 +756,7 @@ static mut GETSET: [PyGetSetDef; 13] = [
     ),
     getset_ro(c"_buffer_size", get_buffer_size),
     getset_ro(c"_server", get_server),
-    crate::python::ffi::type_spec::GETSET_END,
+    crate::python::ffi::objects::GETSET_END,
 ];
 
 unsafe extern "C" fn get_server(_slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {

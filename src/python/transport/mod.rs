@@ -28,11 +28,11 @@ use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::event_loop::{release_io, LoopObject};
 use crate::python::fd_owner::FdOwner;
 use crate::python::ffi::args::{keyword_args, utf8};
+use crate::python::ffi::entry::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise, raise_io, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
-use crate::python::handle::bool_object;
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
 pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
@@ -871,7 +871,7 @@ impl<T: Copy + PartialOrd> FlowControl<T> {
         };
         // SAFETY: both are live objects we own.
         unsafe {
-            crate::python::ffi::type_spec::visit_slots(&[low.as_ptr(), high.as_ptr()], visit, arg)
+            crate::python::ffi::objects::visit_slots(&[low.as_ptr(), high.as_ptr()], visit, arg)
         }
     }
 
@@ -1554,7 +1554,7 @@ unsafe extern "C" fn traverse<S: Kind>(
     // SAFETY: the GC passes a live object; each slot is null or live; the
     // state, when set, is an S.
     unsafe {
-        let rc = crate::python::ffi::type_spec::visit_slots(
+        let rc = crate::python::ffi::objects::visit_slots(
             &[
                 (*s).dict,
                 (*s).loop_,
@@ -1611,7 +1611,7 @@ unsafe extern "C" fn finalize<S: Kind>(slf: *mut PyObject) {
         // pipe object closes itself when it goes.
         if io_object(slf).is_null()
             || (*slf.cast::<TransportObject<S>>()).state.is_null()
-            || crate::python::ffi::type_spec::interpreter_finalizing()
+            || crate::python::ffi::objects::interpreter_finalizing()
         {
             return;
         }

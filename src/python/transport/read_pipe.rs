@@ -14,11 +14,11 @@ use std::ptr::null_mut;
 use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::ffi::entry::{ffi_edge, noargs, noargs_def};
 use crate::python::ffi::names;
+use crate::python::ffi::objects::{getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, PyResult};
-use crate::python::ffi::type_spec::{ffi_edge, noargs, noargs_def};
-use crate::python::handle::{getset_ro, getset_rw};
 use crate::python::transport::read_buffer::{read_bytes, MAX_READ};
 use crate::python::transport::{self as common, core, Kind, PipeKind, TransportRef};
 
@@ -155,7 +155,7 @@ static mut GETSET: [PyGetSetDef; 8] = [
     getset_ro(c"_extra", common::get_extra),
     getset_ro(c"_closing", common::get_closing),
     getset_ro(c"_paused", common::get_paused),
-    crate::python::ffi::type_spec::GETSET_END,
+    crate::python::ffi::objects::GETSET_END,
 ];
 
 /// Fills and readies the static `ReadPipeTransport` type.

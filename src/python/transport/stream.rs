@@ -20,11 +20,11 @@ use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::ffi::args::utf8;
+use crate::python::ffi::entry::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
 use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
-use crate::python::handle::{bool_object, getset_ro};
 use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
 use crate::python::transport::{
     self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
@@ -814,7 +814,7 @@ static mut GETSET: [PyGetSetDef; 13] = [
         c"_protocol_paused",
         kit::get_protocol_paused::<TransportState>,
     ),
-    crate::python::ffi::type_spec::GETSET_END,
+    crate::python::ffi::objects::GETSET_END,
 ];
 
 /// Fills and readies the static `Transport` type.

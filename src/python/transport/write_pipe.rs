@@ -18,11 +18,11 @@ use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::ffi::args::utf8;
+use crate::python::ffi::entry::{ffi_edge, noargs, noargs_def, onearg_def};
 use crate::python::ffi::names::{self, call_support};
+use crate::python::ffi::objects::{bool_object, getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
-use crate::python::ffi::type_spec::{ffi_edge, noargs, noargs_def, onearg_def};
-use crate::python::handle::{bool_object, getset_ro, getset_rw};
 use crate::python::transport::stream::Chunk;
 use crate::python::transport::{
     self as common, core, Buffered, FlowControl, Kind, PipeKind, TransportRef,
@@ -423,7 +423,7 @@ static mut GETSET: [PyGetSetDef; 11] = [
     ),
     getset_ro(c"_high_water", get_high_water),
     getset_ro(c"_low_water", get_low_water),
-    crate::python::ffi::type_spec::GETSET_END,
+    crate::python::ffi::objects::GETSET_END,
 ];
 
 /// Fills and readies the static `WritePipeTransport` type.
