@@ -6,7 +6,8 @@
 //! and every later one), as pyo3-ffi does for itself, so the adapter can
 //! follow C-API differences between versions, and a free-threaded build
 //! (`Py_GIL_DISABLED` in its build flags) into `Py_GIL_DISABLED`. Nothing
-//! here needs C, so `cc` compiles nothing yet.
+//! in the crate needs C, so there is no `cc` step (the design keeps one for
+//! what Rust cannot express) and no `cc` dependency.
 
 fn unhex(hex: &str) -> Vec<u8> {
     let digit = |c: u8| match c {

@@ -21,7 +21,7 @@ use crate::python::ffi::entry::ffi_edge;
 use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::new_type;
+use crate::python::ffi::type_spec::TypeSpec;
 
 #[repr(C)]
 pub struct AcceptorObject {
@@ -183,24 +183,19 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     }
 }
 
-/// Fills and readies the static `Acceptor` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held.
-    unsafe {
-        let tp = ptr::addr_of_mut!(ACCEPTOR_TYPE);
-        new_type(
-            tp,
-            c"zloop._zloop.Acceptor",
-            std::mem::size_of::<AcceptorObject>(),
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-        );
-        (*tp).tp_doc =
-            c"The native accept loop of a listening socket (its reader callback).".as_ptr();
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_call = Some(tp_call);
-        (*tp).tp_dealloc = Some(dealloc);
-        (*tp).tp_traverse = Some(traverse);
-        (*tp).tp_clear = Some(clear);
-        crate::python::ffi::type_spec::ready_type(tp)
+/// The `Acceptor` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(ACCEPTOR_TYPE),
+        name: c"zloop._zloop.Acceptor",
+        doc: c"The native accept loop of a listening socket (its reader callback).",
+        basicsize: std::mem::size_of::<AcceptorObject>(),
+        flags: Py_TPFLAGS_HAVE_GC,
+        new: Some(tp_new),
+        call: Some(tp_call),
+        dealloc: Some(dealloc),
+        traverse: Some(traverse),
+        clear: Some(clear),
+        ..TypeSpec::DEFAULTS
     }
 }

@@ -16,6 +16,7 @@ use ffi::entry::{noargs_def, onearg_def};
 use ffi::names;
 use ffi::owned::Owned;
 use ffi::raised::{PyResult, Raised};
+use ffi::type_spec::TypeSpec;
 
 unsafe extern "C" fn register_support(
     _module: *mut PyObject,
@@ -49,7 +50,7 @@ static mut MODULE_METHODS: [PyMethodDef; 3] = [
 static mut MODULE_DEF: PyModuleDef = PyModuleDef {
     m_base: PyModuleDef_HEAD_INIT,
     m_name: c"zloop._zloop".as_ptr(),
-    m_doc: c"zloop's native engine: Loop, Handle and TimerHandle.".as_ptr(),
+    m_doc: c"zloop's native engine: the Loop, its handles, transports and I/O callbacks.".as_ptr(),
     m_size: -1,
     m_methods: ptr::addr_of_mut!(MODULE_METHODS).cast(),
     m_slots: ptr::null_mut(),
@@ -58,37 +59,38 @@ static mut MODULE_DEF: PyModuleDef = PyModuleDef {
     m_free: None,
 };
 
-fn add_type(module: &Owned, name: &std::ffi::CStr, tp: *mut PyTypeObject) -> PyResult<()> {
-    // SAFETY: AddObjectRef takes a borrowed reference; static types live forever.
-    if unsafe { PyModule_AddObjectRef(module.as_ptr(), name.as_ptr(), tp.cast()) } < 0 {
-        return Err(Raised);
-    }
-    Ok(())
-}
+/// Every native type, in the order they are made (a base before its
+/// subtypes), each exported under the last part of its name.
+const TYPES: [fn() -> TypeSpec; 10] = [
+    handle::type_spec,
+    handle::timer_handle::type_spec,
+    event_loop::type_spec,
+    transport::stream::type_spec,
+    acceptor::type_spec,
+    sock_op::type_spec,
+    signal_reader::type_spec,
+    transport::datagram::type_spec,
+    transport::read_pipe::type_spec,
+    transport::write_pipe::type_spec,
+];
 
 fn init_module() -> PyResult<Owned> {
     // SAFETY: the module definition is a static used only here, once.
     let module = unsafe { Owned::from_new(PyModule_Create(ptr::addr_of_mut!(MODULE_DEF)))? };
     names::init()?;
     fd_owner::init()?;
-    add_type(&module, c"Handle", handle::ready()?)?;
-    add_type(&module, c"TimerHandle", handle::timer_handle::ready()?)?;
-    add_type(&module, c"Loop", event_loop::ready()?)?;
-    add_type(&module, c"Transport", transport::stream::ready()?)?;
-    add_type(&module, c"Acceptor", acceptor::ready()?)?;
-    add_type(&module, c"SockOp", sock_op::ready()?)?;
-    add_type(&module, c"SignalReader", signal_reader::ready()?)?;
-    add_type(&module, c"DatagramTransport", transport::datagram::ready()?)?;
-    add_type(
-        &module,
-        c"ReadPipeTransport",
-        transport::read_pipe::ready()?,
-    )?;
-    add_type(
-        &module,
-        c"WritePipeTransport",
-        transport::write_pipe::ready()?,
-    )?;
+    for spec in TYPES {
+        let spec = spec();
+        // SAFETY: import runs once with the GIL held; each spec names its
+        // own zeroed static; AddObjectRef takes a borrowed reference and
+        // static types live forever.
+        unsafe {
+            let tp = spec.make()?;
+            if PyModule_AddObjectRef(module.as_ptr(), spec.short_name().as_ptr(), tp.cast()) < 0 {
+                return Err(Raised);
+            }
+        }
+    }
     Ok(module)
 }
 

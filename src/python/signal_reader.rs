@@ -23,7 +23,7 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::new_type;
+use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::handle::{HandleRef, HANDLE_TYPE};
 
 #[repr(C)]
@@ -219,25 +219,20 @@ static mut METHODS: [PyMethodDef; 2] = [
     PyMethodDef::zeroed(),
 ];
 
-/// Fills and readies the static `SignalReader` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held.
-    unsafe {
-        let tp = ptr::addr_of_mut!(SIGNAL_READER_TYPE);
-        new_type(
-            tp,
-            c"zloop._zloop.SignalReader",
-            std::mem::size_of::<SignalReaderObject>(),
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-        );
-        (*tp).tp_doc =
-            c"The reader callback of the signal wake-up fd: schedules signal handlers.".as_ptr();
-        (*tp).tp_new = Some(tp_new);
-        (*tp).tp_call = Some(tp_call);
-        (*tp).tp_dealloc = Some(dealloc);
-        (*tp).tp_traverse = Some(traverse);
-        (*tp).tp_clear = Some(clear);
-        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
-        crate::python::ffi::type_spec::ready_type(tp)
+/// The `SignalReader` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(SIGNAL_READER_TYPE),
+        name: c"zloop._zloop.SignalReader",
+        doc: c"The reader callback of the signal wake-up fd: schedules signal handlers.",
+        basicsize: std::mem::size_of::<SignalReaderObject>(),
+        flags: Py_TPFLAGS_HAVE_GC,
+        new: Some(tp_new),
+        call: Some(tp_call),
+        dealloc: Some(dealloc),
+        traverse: Some(traverse),
+        clear: Some(clear),
+        methods: ptr::addr_of_mut!(METHODS).cast(),
+        ..TypeSpec::DEFAULTS
     }
 }

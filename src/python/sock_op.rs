@@ -24,7 +24,7 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, PyResult, Raised};
-use crate::python::ffi::type_spec::new_type;
+use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::transport::read_buffer::recv_bytes;
 
 /// What a `SockOp` does when called.
@@ -665,23 +665,18 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     }
 }
 
-/// Fills and readies the static `SockOp` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held.
-    unsafe {
-        let tp = ptr::addr_of_mut!(SOCK_OP_TYPE);
-        new_type(
-            tp,
-            c"zloop._zloop.SockOp",
-            std::mem::size_of::<SockOpObject>(),
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-        );
-        (*tp).tp_doc =
-            c"A pending sock_* call: its fd callback, and its future's done callback.".as_ptr();
-        (*tp).tp_call = Some(tp_call);
-        (*tp).tp_dealloc = Some(dealloc);
-        (*tp).tp_traverse = Some(traverse);
-        (*tp).tp_clear = Some(clear);
-        crate::python::ffi::type_spec::ready_type(tp)
+/// The `SockOp` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(SOCK_OP_TYPE),
+        name: c"zloop._zloop.SockOp",
+        doc: c"A pending sock_* call: its fd callback, and its future's done callback.",
+        basicsize: std::mem::size_of::<SockOpObject>(),
+        flags: Py_TPFLAGS_HAVE_GC,
+        call: Some(tp_call),
+        dealloc: Some(dealloc),
+        traverse: Some(traverse),
+        clear: Some(clear),
+        ..TypeSpec::DEFAULTS
     }
 }

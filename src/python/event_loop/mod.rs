@@ -24,7 +24,7 @@ use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::objects::getset_rw;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
-use crate::python::ffi::type_spec::new_type;
+use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::handle::timer_handle::TIMER_HANDLE_TYPE;
 use crate::python::handle::{self, HandleRef, HANDLE_TYPE};
 
@@ -1080,24 +1080,20 @@ static mut GETSET: [PyGetSetDef; 7] = [
     crate::python::ffi::objects::GETSET_END,
 ];
 
-/// Fills and readies the static `Loop` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held.
-    unsafe {
-        let tp = ptr::addr_of_mut!(LOOP_TYPE);
-        new_type(
-            tp,
-            c"zloop._zloop.Loop",
-            std::mem::size_of::<LoopObject>(),
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-        );
-        (*tp).tp_doc = c"The native engine of zloop.Loop.".as_ptr();
-        (*tp).tp_new = Some(loop_new);
-        (*tp).tp_dealloc = Some(dealloc);
-        (*tp).tp_traverse = Some(traverse);
-        (*tp).tp_clear = Some(clear);
-        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
-        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        crate::python::ffi::type_spec::ready_type(tp)
+/// The `Loop` type (zloop.Loop's native base).
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(LOOP_TYPE),
+        name: c"zloop._zloop.Loop",
+        doc: c"The native engine of zloop.Loop.",
+        basicsize: std::mem::size_of::<LoopObject>(),
+        flags: Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+        new: Some(loop_new),
+        dealloc: Some(dealloc),
+        traverse: Some(traverse),
+        clear: Some(clear),
+        methods: ptr::addr_of_mut!(METHODS).cast(),
+        getset: ptr::addr_of_mut!(GETSET).cast(),
+        ..TypeSpec::DEFAULTS
     }
 }

@@ -13,7 +13,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, PyResult, Raised};
-use crate::python::ffi::type_spec::new_type;
+use crate::python::ffi::type_spec::TypeSpec;
 
 /// The object layout shared by `Handle` and `TimerHandle`.
 #[repr(C)]
@@ -549,25 +549,21 @@ static mut GETSET: [PyGetSetDef; 8] = [
     crate::python::ffi::objects::GETSET_END,
 ];
 
-/// Fills and readies the static `Handle` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held, before any instance exists.
-    unsafe {
-        let tp = ptr::addr_of_mut!(HANDLE_TYPE);
-        new_type(
-            tp,
-            c"zloop._zloop.Handle",
-            std::mem::size_of::<HandleObject>(),
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-        );
-        (*tp).tp_doc = c"A callback scheduled on a zloop Loop (asyncio.Handle's API).".as_ptr();
-        (*tp).tp_dealloc = Some(dealloc);
-        (*tp).tp_traverse = Some(traverse);
-        (*tp).tp_clear = Some(clear);
-        (*tp).tp_repr = Some(handle_repr);
-        (*tp).tp_weaklistoffset = std::mem::offset_of!(HandleObject, weakreflist) as Py_ssize_t;
-        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
-        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        crate::python::ffi::type_spec::ready_type(tp)
+/// The `Handle` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(HANDLE_TYPE),
+        name: c"zloop._zloop.Handle",
+        doc: c"A callback scheduled on a zloop Loop (asyncio.Handle's API).",
+        basicsize: std::mem::size_of::<HandleObject>(),
+        flags: Py_TPFLAGS_HAVE_GC,
+        dealloc: Some(dealloc),
+        traverse: Some(traverse),
+        clear: Some(clear),
+        repr: Some(handle_repr),
+        weaklistoffset: std::mem::offset_of!(HandleObject, weakreflist),
+        methods: ptr::addr_of_mut!(METHODS).cast(),
+        getset: ptr::addr_of_mut!(GETSET).cast(),
+        ..TypeSpec::DEFAULTS
     }
 }

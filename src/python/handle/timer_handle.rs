@@ -8,7 +8,7 @@ use crate::python::ffi::entry::{ffi_edge, noargs_def};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{PyResult, Raised};
-use crate::python::ffi::type_spec::new_type;
+use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::handle::{HandleObject, HANDLE_TYPE};
 
 pub static mut TIMER_HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
@@ -126,25 +126,22 @@ static mut GETSET: [PyGetSetDef; 3] = [
     crate::python::ffi::objects::GETSET_END,
 ];
 
-/// Fills and readies the static `TimerHandle` type (a `Handle` subtype).
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held, after Handle is ready.
-    unsafe {
-        let tp = ptr::addr_of_mut!(TIMER_HANDLE_TYPE);
-        new_type(
-            tp,
-            c"zloop._zloop.TimerHandle",
-            std::mem::size_of::<HandleObject>(),
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-        );
-        (*tp).tp_doc = c"A callback scheduled for a time (asyncio.TimerHandle's API).".as_ptr();
-        (*tp).tp_base = ptr::addr_of_mut!(HANDLE_TYPE);
-        (*tp).tp_traverse = Some(crate::python::handle::traverse);
-        (*tp).tp_clear = Some(crate::python::handle::clear);
-        (*tp).tp_hash = Some(timer_hash);
-        (*tp).tp_richcompare = Some(timer_richcompare);
-        (*tp).tp_methods = ptr::addr_of_mut!(METHODS).cast();
-        (*tp).tp_getset = ptr::addr_of_mut!(GETSET).cast();
-        crate::python::ffi::type_spec::ready_type(tp)
+/// The `TimerHandle` type (a `Handle` subtype).
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(TIMER_HANDLE_TYPE),
+        name: c"zloop._zloop.TimerHandle",
+        doc: c"A callback scheduled for a time (asyncio.TimerHandle's API).",
+        basicsize: std::mem::size_of::<HandleObject>(),
+        flags: Py_TPFLAGS_HAVE_GC,
+        // Made after Handle (module init's order).
+        base: ptr::addr_of_mut!(HANDLE_TYPE),
+        traverse: Some(crate::python::handle::traverse),
+        clear: Some(crate::python::handle::clear),
+        hash: Some(timer_hash),
+        richcompare: Some(timer_richcompare),
+        methods: ptr::addr_of_mut!(METHODS).cast(),
+        getset: ptr::addr_of_mut!(GETSET).cast(),
+        ..TypeSpec::DEFAULTS
     }
 }

@@ -31,6 +31,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::getset_ro;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_static, PyResult, Raised};
+use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::address;
 use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
 use crate::python::transport::{
@@ -793,28 +794,28 @@ fn read_header_accounting() -> PyResult<()> {
     Ok(())
 }
 
-/// Fills and readies the static `DatagramTransport` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
+/// The `DatagramTransport` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(DATAGRAM_TRANSPORT_TYPE),
+        name: c"zloop._zloop.DatagramTransport",
+        doc: c"A native datagram transport (UDP or Unix datagram socket).",
+        new: Some(tp_new),
+        repr: Some(tp_repr),
+        methods: ptr::addr_of_mut!(METHODS).cast(),
+        getset: ptr::addr_of_mut!(GETSET).cast(),
+        finish: Some(finish_type),
+        ..kit::shared_type_spec::<DatagramState>()
+    }
+}
+
+/// asyncio's `max_size` (the recvfrom() size), and the running Python's
+/// buffer accounting read once.
+fn finish_type(tp: *mut PyTypeObject) -> PyResult<()> {
     read_header_accounting()?;
-    // SAFETY: called once at import with the GIL held.
+    // SAFETY: a new int reference or null; tp is our readied type.
     unsafe {
-        let tp = kit::ready_type::<DatagramState>(
-            ptr::addr_of_mut!(DATAGRAM_TRANSPORT_TYPE),
-            kit::TypeSpec {
-                name: c"zloop._zloop.DatagramTransport",
-                doc: c"A native datagram transport (UDP or Unix datagram socket).",
-                new: tp_new,
-                repr: tp_repr,
-                methods: ptr::addr_of_mut!(METHODS).cast(),
-                getset: ptr::addr_of_mut!(GETSET).cast(),
-            },
-        )?;
-        // asyncio's `max_size`: the recvfrom() size.
         let max_size = Owned::from_new(PyLong_FromSize_t(MAX_READ))?;
-        if PyDict_SetItemString((*tp).tp_dict, c"max_size".as_ptr(), max_size.as_ptr()) < 0 {
-            return Err(Raised);
-        }
-        PyType_Modified(tp);
-        Ok(tp)
+        set_class_attrs(tp, &[(c"max_size", max_size.as_ptr())])
     }
 }

@@ -33,6 +33,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise, raise_io, PyResult, Raised};
+use crate::python::ffi::type_spec::TypeSpec;
 
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
 pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
@@ -1652,47 +1653,19 @@ unsafe extern "C" fn dealloc<S: Kind>(slf: *mut PyObject) {
     }
 }
 
-/// What a transport type adds to the slots every one has.
-pub struct TypeSpec {
-    pub name: &'static CStr,
-    pub doc: &'static CStr,
-    pub new: newfunc,
-    pub repr: reprfunc,
-    pub methods: *mut PyMethodDef,
-    pub getset: *mut PyGetSetDef,
-}
-
-/// Fills and readies a transport type with state `S`: the shared slots
-/// (GC, finalizer, dealloc, dict and weakrefs) and the type's own.
-///
-/// # Safety
-/// `tp` is the type's zeroed static; called once at import with the GIL held;
-/// the tables in `spec` are static.
-pub unsafe fn ready_type<S: Kind>(
-    tp: *mut PyTypeObject,
-    spec: TypeSpec,
-) -> PyResult<*mut PyTypeObject> {
-    // SAFETY: per the contract.
-    unsafe {
-        crate::python::ffi::type_spec::new_type(
-            tp,
-            spec.name,
-            std::mem::size_of::<TransportObject<S>>(),
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
-        );
-        (*tp).tp_doc = spec.doc.as_ptr();
-        (*tp).tp_new = Some(spec.new);
-        (*tp).tp_repr = Some(spec.repr);
-        (*tp).tp_methods = spec.methods;
-        (*tp).tp_getset = spec.getset;
-        (*tp).tp_dealloc = Some(dealloc::<S>);
-        (*tp).tp_finalize = Some(finalize::<S>);
-        (*tp).tp_traverse = Some(traverse::<S>);
-        (*tp).tp_clear = Some(clear::<S>);
-        let slots_at = std::mem::offset_of!(TransportObject<S>, slots);
-        (*tp).tp_dictoffset = (slots_at + std::mem::offset_of!(Slots, dict)) as Py_ssize_t;
-        (*tp).tp_weaklistoffset =
-            (slots_at + std::mem::offset_of!(Slots, weakreflist)) as Py_ssize_t;
-        crate::python::ffi::type_spec::ready_type(tp)
+/// The slots every transport type with state `S` shares (GC, finalizer,
+/// dealloc, dict and weakrefs); each type's `type_spec()` adds its own.
+pub fn shared_type_spec<S: Kind>() -> TypeSpec {
+    let slots_at = std::mem::offset_of!(TransportObject<S>, slots);
+    TypeSpec {
+        basicsize: std::mem::size_of::<TransportObject<S>>(),
+        flags: Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+        dealloc: Some(dealloc::<S>),
+        finalize: Some(finalize::<S>),
+        traverse: Some(traverse::<S>),
+        clear: Some(clear::<S>),
+        dictoffset: slots_at + std::mem::offset_of!(Slots, dict),
+        weaklistoffset: slots_at + std::mem::offset_of!(Slots, weakreflist),
+        ..TypeSpec::DEFAULTS
     }
 }

@@ -19,6 +19,7 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::{getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, PyResult};
+use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::read_buffer::{read_bytes, MAX_READ};
 use crate::python::transport::{self as common, core, Kind, PipeKind, TransportRef};
 
@@ -158,27 +159,26 @@ static mut GETSET: [PyGetSetDef; 8] = [
     crate::python::ffi::objects::GETSET_END,
 ];
 
-/// Fills and readies the static `ReadPipeTransport` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held.
+/// The `ReadPipeTransport` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: &raw mut READ_PIPE_TRANSPORT_TYPE,
+        name: c"zloop._zloop.ReadPipeTransport",
+        doc: c"A native read pipe transport (pipe, socket or character device).",
+        new: Some(common::pipe_tp_new::<ReadState>),
+        repr: Some(tp_repr),
+        methods: (&raw mut METHODS).cast(),
+        getset: (&raw mut GETSET).cast(),
+        finish: Some(set_max_size),
+        ..common::shared_type_spec::<ReadState>()
+    }
+}
+
+/// asyncio's class attribute: the most one read returns.
+fn set_max_size(tp: *mut PyTypeObject) -> PyResult<()> {
+    // SAFETY: a new int reference or null; tp is our readied type.
     unsafe {
-        let tp = common::ready_type::<ReadState>(
-            &raw mut READ_PIPE_TRANSPORT_TYPE,
-            common::TypeSpec {
-                name: c"zloop._zloop.ReadPipeTransport",
-                doc: c"A native read pipe transport (pipe, socket or character device).",
-                new: common::pipe_tp_new::<ReadState>,
-                repr: tp_repr,
-                methods: (&raw mut METHODS).cast(),
-                getset: (&raw mut GETSET).cast(),
-            },
-        )?;
-        // asyncio's class attribute: the most one read returns.
         let max_size = Owned::from_new(PyLong_FromSize_t(MAX_READ))?;
-        if PyDict_SetItemString((*tp).tp_dict, c"max_size".as_ptr(), max_size.as_ptr()) < 0 {
-            return Err(raised::Raised);
-        }
-        PyType_Modified(tp);
-        Ok(tp)
+        set_class_attrs(tp, &[(c"max_size", max_size.as_ptr())])
     }
 }

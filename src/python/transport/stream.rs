@@ -25,6 +25,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
+use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
 use crate::python::transport::{
     self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
@@ -817,32 +818,31 @@ static mut GETSET: [PyGetSetDef; 13] = [
     crate::python::ffi::objects::GETSET_END,
 ];
 
-/// Fills and readies the static `Transport` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held.
+/// The `Transport` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: ptr::addr_of_mut!(TRANSPORT_TYPE),
+        name: c"zloop._zloop.Transport",
+        doc: c"A native stream transport (TCP or Unix socket).",
+        new: Some(tp_new),
+        repr: Some(tp_repr),
+        methods: ptr::addr_of_mut!(METHODS).cast(),
+        getset: ptr::addr_of_mut!(GETSET).cast(),
+        finish: Some(set_compatibility_flags),
+        ..kit::shared_type_spec::<TransportState>()
+    }
+}
+
+/// Class attributes asyncio's start_tls() and sendfile() look for.
+fn set_compatibility_flags(tp: *mut PyTypeObject) -> PyResult<()> {
+    // SAFETY: tp is our readied type; both values are live (True is immortal).
     unsafe {
-        let tp = kit::ready_type::<TransportState>(
-            ptr::addr_of_mut!(TRANSPORT_TYPE),
-            kit::TypeSpec {
-                name: c"zloop._zloop.Transport",
-                doc: c"A native stream transport (TCP or Unix socket).",
-                new: tp_new,
-                repr: tp_repr,
-                methods: ptr::addr_of_mut!(METHODS).cast(),
-                getset: ptr::addr_of_mut!(GETSET).cast(),
-            },
-        )?;
-        // Class attributes asyncio's start_tls() and sendfile() look for.
-        if PyDict_SetItemString((*tp).tp_dict, c"_start_tls_compatible".as_ptr(), Py_True()) < 0
-            || PyDict_SetItemString(
-                (*tp).tp_dict,
-                c"_sendfile_compatible".as_ptr(),
-                names::SENDFILE_TRY_NATIVE.get(),
-            ) < 0
-        {
-            return Err(Raised);
-        }
-        PyType_Modified(tp);
-        Ok(tp)
+        set_class_attrs(
+            tp,
+            &[
+                (c"_start_tls_compatible", Py_True()),
+                (c"_sendfile_compatible", names::SENDFILE_TRY_NATIVE.get()),
+            ],
+        )
     }
 }

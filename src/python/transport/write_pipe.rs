@@ -23,6 +23,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
+use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::transport::stream::Chunk;
 use crate::python::transport::{
     self as common, core, Buffered, FlowControl, Kind, PipeKind, TransportRef,
@@ -426,20 +427,16 @@ static mut GETSET: [PyGetSetDef; 11] = [
     crate::python::ffi::objects::GETSET_END,
 ];
 
-/// Fills and readies the static `WritePipeTransport` type.
-pub fn ready() -> PyResult<*mut PyTypeObject> {
-    // SAFETY: called once at import with the GIL held.
-    unsafe {
-        common::ready_type::<WriteState>(
-            &raw mut WRITE_PIPE_TRANSPORT_TYPE,
-            common::TypeSpec {
-                name: c"zloop._zloop.WritePipeTransport",
-                doc: c"A native write pipe transport (pipe, socket or character device).",
-                new: common::pipe_tp_new::<WriteState>,
-                repr: tp_repr,
-                methods: (&raw mut METHODS).cast(),
-                getset: (&raw mut GETSET).cast(),
-            },
-        )
+/// The `WritePipeTransport` type.
+pub fn type_spec() -> TypeSpec {
+    TypeSpec {
+        tp: &raw mut WRITE_PIPE_TRANSPORT_TYPE,
+        name: c"zloop._zloop.WritePipeTransport",
+        doc: c"A native write pipe transport (pipe, socket or character device).",
+        new: Some(common::pipe_tp_new::<WriteState>),
+        repr: Some(tp_repr),
+        methods: (&raw mut METHODS).cast(),
+        getset: (&raw mut GETSET).cast(),
+        ..common::shared_type_spec::<WriteState>()
     }
 }
