@@ -95,8 +95,8 @@ pub const fn kw_def(
 /// `noargs!(m_name, |slf| body)` (or `m_name<S: Bound>`): a `METH_NOARGS`
 /// entry point whose body returns `PyResult<Owned>`, behind `ffi_edge`.
 macro_rules! noargs {
-    ($name:ident $(<$g:ident: $bound:path>)?, |$slf:ident| $body:expr) => {
-        unsafe extern "C" fn $name$(<$g: $bound>)?(
+    ($vis:vis $name:ident $(<$g:ident: $bound:path>)?, |$slf:ident| $body:expr) => {
+        $vis unsafe extern "C" fn $name$(<$g: $bound>)?(
             $slf: *mut pyo3_ffi::PyObject,
             _: *mut pyo3_ffi::PyObject,
         ) -> *mut pyo3_ffi::PyObject {
@@ -108,8 +108,8 @@ pub(crate) use noargs;
 
 /// `onearg!(m_name, |slf, arg| body)`: the same for `METH_O`.
 macro_rules! onearg {
-    ($name:ident $(<$g:ident: $bound:path>)?, |$slf:ident, $arg:ident| $body:expr) => {
-        unsafe extern "C" fn $name$(<$g: $bound>)?(
+    ($vis:vis $name:ident $(<$g:ident: $bound:path>)?, |$slf:ident, $arg:ident| $body:expr) => {
+        $vis unsafe extern "C" fn $name$(<$g: $bound>)?(
             $slf: *mut pyo3_ffi::PyObject,
             $arg: *mut pyo3_ffi::PyObject,
         ) -> *mut pyo3_ffi::PyObject {
