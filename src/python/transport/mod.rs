@@ -20,6 +20,7 @@ mod registration;
 mod report;
 pub mod stream;
 mod type_slots;
+pub mod write_chunk;
 pub mod write_pipe;
 
 pub use flow_control::*;

@@ -27,32 +27,11 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
+use crate::python::transport::write_chunk::Chunk;
 use crate::python::transport::{
     self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
     ObjectSlot, SocketKind, TransportRef,
 };
-
-/// One queued write: an immutable bytes object we keep a reference to, or a
-/// copy of a mutable buffer (bytearray, memoryview) taken at write() time.
-pub enum Chunk {
-    Bytes(Owned),
-    Copy(Vec<u8>),
-}
-
-impl AsRef<[u8]> for Chunk {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            // SAFETY: the Owned keeps the (immutable) bytes object alive.
-            Chunk::Bytes(b) => unsafe {
-                std::slice::from_raw_parts(
-                    PyBytes_AS_STRING(b.as_ptr()).cast::<u8>(),
-                    Py_SIZE(b.as_ptr()) as usize,
-                )
-            },
-            Chunk::Copy(v) => v,
-        }
-    }
-}
 
 struct TransportState {
     queue: RefCell<WriteQueue<Chunk>>,
@@ -363,13 +342,7 @@ fn chunk_of(data: *mut PyObject, strict_types: bool) -> PyResult<Chunk> {
                 &format!("{NOT_BYTES_LIKE}{}", utf8(shown.as_ptr())?),
             ));
         }
-        let mut view: Py_buffer = std::mem::zeroed();
-        if PyObject_GetBuffer(data, &mut view, PyBUF_SIMPLE) < 0 {
-            return Err(Raised);
-        }
-        let copy = std::slice::from_raw_parts(view.buf.cast::<u8>(), view.len as usize).to_vec();
-        PyBuffer_Release(&mut view);
-        Ok(Chunk::Copy(copy))
+        Chunk::copy_of(data)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::python::ffi::objects::{bool_object, getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::ffi::type_spec::TypeSpec;
-use crate::python::transport::stream::Chunk;
+use crate::python::transport::write_chunk::Chunk;
 use crate::python::transport::{
     self as common, core, Buffered, FlowControl, Kind, PipeKind, TransportRef,
 };
@@ -190,13 +190,7 @@ fn chunk_of(data: *mut PyObject) -> PyResult<Chunk> {
             let shown = Owned::from_new(PyObject_Repr(data))?;
             return Err(raise(PyExc_AssertionError, &utf8(shown.as_ptr())?));
         }
-        let mut view: Py_buffer = std::mem::zeroed();
-        if PyObject_GetBuffer(data, &mut view, PyBUF_SIMPLE) < 0 {
-            return Err(Raised);
-        }
-        let copy = std::slice::from_raw_parts(view.buf.cast::<u8>(), view.len as usize).to_vec();
-        PyBuffer_Release(&mut view);
-        Ok(Chunk::Copy(copy))
+        Chunk::copy_of(data)
     }
 }
 
