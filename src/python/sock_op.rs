@@ -16,8 +16,9 @@ use std::ptr::{self, null_mut};
 
 use crate::core::interest::Direction;
 use crate::core::sys;
+use crate::python::event_loop::ready_item::NativeCallback;
 use crate::python::event_loop::ready_item::ReadyItem;
-use crate::python::event_loop::{release_io, unwatch_fd, LoopObject};
+use crate::python::event_loop::{unwatch_fd, LoopObject};
 use crate::python::fd_owner::FdOwner;
 use crate::python::ffi::entry::ffi_edge;
 use crate::python::ffi::names;
@@ -451,7 +452,7 @@ fn wait_for(
         }
     }
     lp_obj.ensure_open()?;
-    let item = ReadyItem::Sock(SockOpRef(op.clone()));
+    let item = ReadyItem::Native(op.clone(), &SOCK_READY);
     let replaced = {
         let mut engine = lp_obj.engine().borrow_mut();
         engine.set_watcher(fd, direction, item)
@@ -461,7 +462,7 @@ fn wait_for(
             // SAFETY: op is our live SockOp.
             unsafe { (*op.as_ptr().cast::<SockOpObject>()).registered = true };
             if let Some(old) = old {
-                release_io(old)?;
+                old.release()?;
             }
         }
         Err((err, rejected)) => {
@@ -481,27 +482,16 @@ fn wait_for(
     Ok(future.clone())
 }
 
-/// An owned reference to a `SockOpObject`, as the engine stores it.
-#[derive(Clone)]
-pub struct SockOpRef(Owned);
-
-impl SockOpRef {
-    pub fn as_ptr(&self) -> *mut PyObject {
-        self.0.as_ptr()
-    }
-
-    /// The socket is ready.
-    pub fn on_ready(&self) -> PyResult<()> {
-        run(self.as_ptr().cast())
-    }
-
-    /// The engine dropped the op (someone replaced or removed the fd's
-    /// reader/writer).
-    pub fn forget_registration(&self) {
-        // SAFETY: we hold a reference to the live op.
-        unsafe { (*self.as_ptr().cast::<SockOpObject>()).registered = false };
-    }
-}
+/// How the engine runs a pending op: its socket is ready; or it lets go
+/// of the op (someone replaced or removed the fd's reader/writer).
+static SOCK_READY: NativeCallback = NativeCallback {
+    run: |op| run(op.cast()),
+    wanted: |_| true,
+    // SAFETY: the engine holds a reference to the live op.
+    forget: |op| unsafe { (*op.cast::<SockOpObject>()).registered = false },
+    asyncio_method: None,
+    debug_handle: |_| std::ptr::null_mut(),
+};
 
 fn create_future(lp: *mut PyObject) -> PyResult<Owned> {
     // SAFETY: the loop is live; result owned.

@@ -10,7 +10,6 @@ use crate::python::event_loop::LoopObject;
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{raise_io, Raised};
-use crate::python::transport as kit;
 
 pub struct LoopDispatcher {
     /// The loop object (borrowed: `run_forever`'s caller holds a reference).
@@ -23,11 +22,11 @@ impl LoopDispatcher {
     /// registered) is `loop._current_handle` meanwhile, and a slow one is
     /// reported with it.
     fn run_transport_debug(&mut self, item: ReadyItem) -> Result<(), Raised> {
-        let Some((transport, name, direction)) = item.transport_callback() else {
+        let Some((transport, name, debug_handle)) = item.asyncio_callback() else {
             return item.run();
         };
         let transport = transport.clone();
-        let handle = Owned::from_ptr_or_none(kit::debug_handle(transport.as_ptr(), direction));
+        let handle = Owned::from_ptr_or_none(debug_handle);
         // SAFETY: Py_None is immortal.
         let has_handle = handle.as_ptr() != unsafe { Py_None() };
         let (result, dt) = self.timed_as_current(&handle, || item.run())?;

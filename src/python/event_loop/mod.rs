@@ -26,7 +26,7 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{raise_io, raise_static, take_pending, PyResult, Raised};
 use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::handle::timer_handle::TIMER_HANDLE_TYPE;
-use crate::python::handle::{self, HandleRef, HANDLE_TYPE};
+use crate::python::handle::{HandleRef, HANDLE_TYPE};
 
 #[repr(C)]
 pub struct LoopObject {
@@ -575,30 +575,6 @@ fn method_name(direction: Direction, adding: bool) -> &'static str {
     }
 }
 
-/// Lets go of an item the engine no longer watches an fd with: a handle is
-/// cancelled (as asyncio cancels a replaced or removed reader), a transport
-/// learns it is no longer registered.
-pub fn release_io(item: ReadyItem) -> PyResult<()> {
-    match item {
-        ReadyItem::Handle(handle) => handle::cancel(handle.obj()),
-        ReadyItem::Sock(op) => {
-            op.forget_registration();
-            Ok(())
-        }
-        ReadyItem::Read(t)
-        | ReadyItem::DatagramRead(t)
-        | ReadyItem::PipeRead(t)
-        | ReadyItem::PipeClosed(t) => {
-            t.forget(Direction::Read);
-            Ok(())
-        }
-        ReadyItem::Write(t) | ReadyItem::DatagramWrite(t) | ReadyItem::PipeWrite(t) => {
-            t.forget(Direction::Write);
-            Ok(())
-        }
-    }
-}
-
 /// `_add_reader`/`_add_writer`: watch an fd with a new handle, returned.
 pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
     if args.len() < 2 {
@@ -633,7 +609,7 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
         engine.set_watcher(fd, direction, ReadyItem::Handle(handle))
     };
     match replaced {
-        Ok(Some(old)) => release_io(old)?,
+        Ok(Some(old)) => old.release()?,
         Ok(None) => {}
         Err((err, rejected)) => {
             drop(rejected);
@@ -654,7 +630,7 @@ pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResu
     let removed = lp.engine().borrow_mut().remove_watcher(fd, direction);
     lp.forget_io_object_if_unwatched(fd);
     match removed {
-        Some(old) => release_io(old).map(|_| true),
+        Some(old) => old.release().map(|_| true),
         None => Ok(false),
     }
 }

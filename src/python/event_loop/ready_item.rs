@@ -1,59 +1,48 @@
-//! `ReadyItem`: what the engine queues and runs for a `Loop`.
+//! `ReadyItem`: what the engine queues and runs for a `Loop`: a callback
+//! handle, or readiness dispatched straight to a native object (a
+//! transport's read or write side, a pending `sock_*` call) through the
+//! static `NativeCallback` table of its kind. This file names no transport
+//! type: adding a kind means one more table in the kind's own file.
 
 use pyo3_ffi::*;
 use std::ffi::{c_int, c_void};
 
-use crate::core::interest::Direction;
 use crate::core::schedulable::Schedulable;
 use crate::python::ffi::names;
+use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::PyResult;
-use crate::python::handle::HandleRef;
-use crate::python::sock_op::SockOpRef;
-use crate::python::transport::TransportRef;
+use crate::python::handle::{self, HandleRef};
 
-/// A callback handle, or readiness dispatched straight to a native transport
-/// (no Python handle per event).
+/// How the engine runs one kind of native readiness.
+pub struct NativeCallback {
+    /// Handles the readiness (the object is borrowed for the call).
+    pub run: fn(*mut PyObject) -> PyResult<()>,
+    /// Whether a queued event should still run (the object may have
+    /// stopped reading or writing since it was queued).
+    pub wanted: fn(*mut PyObject) -> bool,
+    /// The engine let go of the registration (replaced or removed).
+    pub forget: fn(*mut PyObject),
+    /// The asyncio method this readiness stands for (`_read_ready`,
+    /// `_write_ready`, `_sendto_ready`), for debug mode's handles and
+    /// slow-callback reports; None for what asyncio runs as plain handles.
+    pub asyncio_method: Option<&'static names::Cached>,
+    /// Debug mode's handle standing for this callback (null if none).
+    pub debug_handle: fn(*mut PyObject) -> *mut PyObject,
+}
+
+/// A callback handle, or native readiness (no Python handle per event).
 #[derive(Clone)]
 pub enum ReadyItem {
     Handle(HandleRef),
-    /// The transport's socket is readable.
-    Read(TransportRef),
-    /// The transport's socket is writable.
-    Write(TransportRef),
-    /// A pending `sock_*` operation's socket is ready.
-    Sock(SockOpRef),
-    /// The datagram transport's socket is readable.
-    DatagramRead(TransportRef),
-    /// The datagram transport's socket is writable.
-    DatagramWrite(TransportRef),
-    /// A `ReadPipeTransport`'s pipe is readable.
-    PipeRead(TransportRef),
-    /// A `WritePipeTransport`'s pipe is writable.
-    PipeWrite(TransportRef),
-    /// A `WritePipeTransport`'s pipe turned readable: its reader went away.
-    PipeClosed(TransportRef),
+    Native(Owned, &'static NativeCallback),
 }
 
 impl ReadyItem {
+    #[inline]
     pub fn run(self) -> PyResult<()> {
         match self {
             ReadyItem::Handle(handle) => handle.run(),
-            ReadyItem::Read(transport) => crate::python::transport::stream::on_readable(&transport),
-            ReadyItem::Write(transport) => {
-                crate::python::transport::stream::on_writable(&transport)
-            }
-            ReadyItem::Sock(op) => op.on_ready(),
-            ReadyItem::DatagramRead(transport) => {
-                crate::python::transport::datagram::on_readable(&transport)
-            }
-            ReadyItem::DatagramWrite(transport) => {
-                crate::python::transport::datagram::on_writable(&transport)
-            }
-            ReadyItem::PipeRead(pipe) => crate::python::transport::read_pipe::on_readable(&pipe),
-            ReadyItem::PipeWrite(pipe) => crate::python::transport::write_pipe::on_writable(&pipe),
-            ReadyItem::PipeClosed(pipe) => {
-                crate::python::transport::write_pipe::on_peer_closed(&pipe)
-            }
+            ReadyItem::Native(obj, callback) => (callback.run)(obj.as_ptr()),
         }
     }
 
@@ -61,24 +50,32 @@ impl ReadyItem {
     pub fn handle(&self) -> Option<&HandleRef> {
         match self {
             ReadyItem::Handle(handle) => Some(handle),
-            _ => None,
+            ReadyItem::Native(..) => None,
         }
     }
 
-    /// The transport, the name of the asyncio method this readiness stands
-    /// for (`_read_ready`, `_write_ready`, `_sendto_ready`) and its
-    /// direction, for debug mode's handles and slow-callback warning.
-    pub fn transport_callback(&self) -> Option<(&TransportRef, &'static names::Cached, Direction)> {
+    /// The object and the asyncio method a native readiness stands for,
+    /// with its debug handle, for debug mode's `_current_handle` and
+    /// slow-callback warning.
+    pub fn asyncio_callback(&self) -> Option<(&Owned, &'static names::Cached, *mut PyObject)> {
         match self {
-            ReadyItem::Handle(_) | ReadyItem::Sock(_) => None,
-            ReadyItem::Read(t)
-            | ReadyItem::DatagramRead(t)
-            | ReadyItem::PipeRead(t)
-            | ReadyItem::PipeClosed(t) => Some((t, &names::S_READ_READY, Direction::Read)),
-            ReadyItem::Write(t) | ReadyItem::PipeWrite(t) => {
-                Some((t, &names::S_WRITE_READY, Direction::Write))
+            ReadyItem::Handle(_) => None,
+            ReadyItem::Native(obj, callback) => callback
+                .asyncio_method
+                .map(|method| (obj, method, (callback.debug_handle)(obj.as_ptr()))),
+        }
+    }
+
+    /// Lets go of an item the engine no longer watches an fd with: a handle
+    /// is cancelled (as asyncio cancels a replaced or removed reader), a
+    /// native object learns it is no longer registered.
+    pub fn release(self) -> PyResult<()> {
+        match self {
+            ReadyItem::Handle(handle) => handle::cancel(handle.obj()),
+            ReadyItem::Native(obj, callback) => {
+                (callback.forget)(obj.as_ptr());
+                Ok(())
             }
-            ReadyItem::DatagramWrite(t) => Some((t, &names::S_SENDTO_READY, Direction::Write)),
         }
     }
 
@@ -86,16 +83,8 @@ impl ReadyItem {
     pub fn visit(&self, visit: visitproc, arg: *mut c_void) -> c_int {
         match self {
             ReadyItem::Handle(handle) => handle.visit_engine_held(visit, arg),
-            // SAFETY: the op is live (we hold a reference) and tracked.
-            ReadyItem::Sock(op) => unsafe { visit(op.as_ptr(), arg) },
-            // SAFETY: as above, for the transport.
-            ReadyItem::Read(t)
-            | ReadyItem::Write(t)
-            | ReadyItem::DatagramRead(t)
-            | ReadyItem::DatagramWrite(t)
-            | ReadyItem::PipeRead(t)
-            | ReadyItem::PipeWrite(t)
-            | ReadyItem::PipeClosed(t) => unsafe { visit(t.as_ptr(), arg) },
+            // SAFETY: the object is live (we hold a reference) and tracked.
+            ReadyItem::Native(obj, _) => unsafe { visit(obj.as_ptr(), arg) },
         }
     }
 }
@@ -105,14 +94,7 @@ impl Schedulable for ReadyItem {
     fn is_cancelled(&self) -> bool {
         match self {
             ReadyItem::Handle(handle) => handle.is_cancelled(),
-            ReadyItem::Sock(_) => false,
-            ReadyItem::Read(t)
-            | ReadyItem::DatagramRead(t)
-            | ReadyItem::PipeRead(t)
-            | ReadyItem::PipeClosed(t) => !t.wants(Direction::Read),
-            ReadyItem::Write(t) | ReadyItem::DatagramWrite(t) | ReadyItem::PipeWrite(t) => {
-                !t.wants(Direction::Write)
-            }
+            ReadyItem::Native(obj, callback) => !(callback.wanted)(obj.as_ptr()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! datagram sockets), with the behaviour of asyncio's
 //! `_SelectorDatagramTransport` on the running interpreter.
 //!
-//! Readiness arrives as `ReadyItem::DatagramRead`/`DatagramWrite` straight
+//! Readiness arrives through `READABLE`/`WRITABLE` straight
 //! from the engine. One datagram is read per readable event with
 //! `recvfrom(2)` and its sender converted as `socket.recvfrom` would;
 //! `sendto()` sends at once when nothing is queued, else (and on EAGAIN)
@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::core::interest::Direction;
 use crate::core::sys;
-use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::ready_item::NativeCallback;
 use crate::python::ffi::args::{keyword_args, positional, utf8};
 use crate::python::ffi::entry::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::python::ffi::names::{self, call_support};
@@ -35,8 +35,7 @@ use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::address;
 use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
 use crate::python::transport::{
-    self as kit, call_protocol, core, owned_fd, Buffered, FlowControl, Kind, ObjectSlot,
-    SocketKind, TransportRef,
+    self as kit, call_protocol, core, owned_fd, Buffered, FlowControl, Kind, ObjectSlot, SocketKind,
 };
 
 /// What `sendto()` adds to the write-buffer size per queued datagram on top
@@ -115,7 +114,7 @@ impl SocketKind for DatagramState {
 }
 
 impl Kind for DatagramState {
-    const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::DatagramRead;
+    const READABLE: &'static NativeCallback = &READABLE;
     const TRACKS_FD: bool = true;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -162,9 +161,13 @@ fn state<'a>(slf: *mut PyObject) -> &'a DatagramState {
     unsafe { kit::state::<DatagramState>(slf) }
 }
 
+static READABLE: NativeCallback =
+    kit::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
+static WRITABLE: NativeCallback =
+    kit::transport_callback(on_writable, Direction::Write, &names::S_SENDTO_READY);
+
 /// The socket is readable.
-pub fn on_readable(t: &TransportRef) -> PyResult<()> {
-    let slf = t.as_ptr();
+pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
     if state(slf).conn_lost.get() > 0 || !core(slf).reading.get() {
         return Ok(());
     }
@@ -174,8 +177,7 @@ pub fn on_readable(t: &TransportRef) -> PyResult<()> {
 }
 
 /// The socket is writable.
-pub fn on_writable(t: &TransportRef) -> PyResult<()> {
-    let slf = t.as_ptr();
+pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
@@ -185,7 +187,7 @@ pub fn on_writable(t: &TransportRef) -> PyResult<()> {
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::register(slf, Direction::Write, ReadyItem::DatagramWrite)
+    kit::register(slf, Direction::Write, &WRITABLE)
 }
 
 fn stop_writing(slf: *mut PyObject) {

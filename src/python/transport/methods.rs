@@ -42,7 +42,7 @@ noargs!(m_resume_reading<S: Kind>, |slf| {
         return Ok(Owned::none());
     }
     c.paused.set(false);
-    register(slf, Direction::Read, S::READ_ITEM)?;
+    register(slf, Direction::Read, S::READABLE)?;
     debug_log(slf, &names::S_DEBUG_LOG, c"%r resumes reading")?;
     Ok(Owned::none())
 });
@@ -50,7 +50,7 @@ noargs!(m_resume_reading<S: Kind>, |slf| {
 // Scheduled after connection_made(), which may have paused or closed.
 noargs!(m_start_reading<S: Kind>, |slf| {
     if is_reading(slf) {
-        register(slf, Direction::Read, S::READ_ITEM)?;
+        register(slf, Direction::Read, S::READABLE)?;
     }
     Ok(Owned::none())
 });

@@ -6,8 +6,8 @@
 //! every one of them has. Each type's own file keeps what is specific to it.
 //!
 //! asyncio's transports are callbacks registered with `_add_reader` /
-//! `_add_writer`; here readiness arrives as a `ReadyItem` holding a
-//! `TransportRef`, straight from the engine.
+//! `_add_writer`; here readiness arrives as a `ReadyItem` holding the
+//! transport and its kind's `NativeCallback` table, straight from the engine.
 
 pub mod address;
 pub mod datagram;
@@ -36,7 +36,7 @@ use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
 
-use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::ready_item::NativeCallback;
 use crate::python::event_loop::LoopObject;
 use crate::python::fd_owner::FdOwner;
 use crate::python::ffi::entry::ffi_edge;
@@ -106,8 +106,8 @@ pub struct TransportObject<S> {
 
 /// What a transport type adds to the shared machinery.
 pub trait Kind: Sized + 'static {
-    /// What a readable event queues for this type.
-    const READ_ITEM: fn(TransportRef) -> ReadyItem;
+    /// How the engine runs this type's readable events.
+    const READABLE: &'static NativeCallback;
     /// Socket transports: the loop keeps their fds until they are closed.
     const TRACKS_FD: bool;
     /// The `zloop._support` function that warns about an unclosed one.

@@ -2,7 +2,7 @@
 //! device used as one), with the behaviour of asyncio's
 //! `unix_events._UnixReadPipeTransport`.
 //!
-//! Readiness arrives as `ReadyItem::PipeRead`; each event reads at most
+//! Readiness arrives through `READABLE`; each event reads at most
 //! 256 KiB with `read(2)` (as `os.read`) and hands it to `data_received`.
 //! The Python edge (`Loop._make_read_pipe_transport`) validates the pipe,
 //! makes it non-blocking and schedules `connection_made`, the first read and
@@ -13,7 +13,7 @@ use std::ptr::null_mut;
 
 use crate::core::interest::Direction;
 use crate::core::sys;
-use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::ready_item::NativeCallback;
 use crate::python::ffi::entry::{ffi_edge, noargs, noargs_def};
 use crate::python::ffi::names;
 use crate::python::ffi::objects::{getset_ro, getset_rw};
@@ -21,14 +21,14 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, PyResult};
 use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::read_buffer::{read_bytes, MAX_READ};
-use crate::python::transport::{self as common, core, Kind, PipeKind, TransportRef};
+use crate::python::transport::{self as common, core, Kind, PipeKind};
 
 /// What only the read side keeps: nothing beyond the common part (its
 /// `paused` flag is `Core::paused`).
 struct ReadState;
 
 impl Kind for ReadState {
-    const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeRead;
+    const READABLE: &'static NativeCallback = &READABLE;
     const TRACKS_FD: bool = false;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -51,9 +51,11 @@ impl PipeKind for ReadState {
 
 pub static mut READ_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 
+static READABLE: NativeCallback =
+    common::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
+
 /// The pipe is readable (`_read_ready`).
-pub fn on_readable(p: &TransportRef) -> PyResult<()> {
-    let slf = p.as_ptr();
+pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }

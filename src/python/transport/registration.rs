@@ -1,4 +1,4 @@
-//! Registration with the engine: the `TransportRef` a `ReadyItem` holds,
+//! Registration with the engine: the `NativeCallback` tables a `ReadyItem` runs,
 //! the per-direction contexts (and debug mode's handles) captured when a
 //! transport starts reading or writing, and running its callbacks in them.
 
@@ -7,39 +7,36 @@ use std::cell::Cell;
 use std::ptr::null_mut;
 
 use crate::core::interest::Direction;
-use crate::python::event_loop::ready_item::ReadyItem;
-use crate::python::event_loop::{release_io, LoopObject};
+use crate::python::event_loop::ready_item::{NativeCallback, ReadyItem};
+use crate::python::event_loop::LoopObject;
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, PyResult, Raised};
 use crate::python::transport::{core, io_object, owned_fd, slots};
 
-/// An owned reference to a transport, as the engine holds it.
-#[derive(Clone)]
-pub struct TransportRef(Owned);
-
-impl TransportRef {
-    /// A new reference to the live transport `slf`.
-    pub fn of(slf: *mut PyObject) -> TransportRef {
-        // SAFETY: per the contract, slf is a live transport.
-        TransportRef(unsafe { Owned::from_borrowed(slf) })
-    }
-
-    #[inline]
-    pub fn as_ptr(&self) -> *mut PyObject {
-        self.0.as_ptr()
-    }
-
-    /// Whether a queued item of this interest should still run.
-    #[inline]
-    pub fn wants(&self, interest: Direction) -> bool {
-        flag(self.as_ptr(), interest).get()
-    }
-
-    /// The engine dropped our registration (someone replaced it).
-    pub fn forget(&self, interest: Direction) {
-        flag(self.as_ptr(), interest).set(false);
+/// The engine's table for a transport kind's readiness in `interest`:
+/// `run` is the kind's handler, `method` the asyncio method it stands for.
+pub const fn transport_callback(
+    run: fn(*mut PyObject) -> PyResult<()>,
+    interest: Direction,
+    method: &'static names::Cached,
+) -> NativeCallback {
+    match interest {
+        Direction::Read => NativeCallback {
+            run,
+            wanted: |slf| core(slf).reading.get(),
+            forget: |slf| core(slf).reading.set(false),
+            asyncio_method: Some(method),
+            debug_handle: |slf| debug_handle(slf, Direction::Read),
+        },
+        Direction::Write => NativeCallback {
+            run,
+            wanted: |slf| core(slf).writing.get(),
+            forget: |slf| core(slf).writing.set(false),
+            asyncio_method: Some(method),
+            debug_handle: |slf| debug_handle(slf, Direction::Write),
+        },
     }
 }
 
@@ -118,12 +115,12 @@ pub fn loop_owned(slf: *mut PyObject) -> Option<Owned> {
     (!lp.is_null()).then(|| unsafe { Owned::from_borrowed(lp) })
 }
 
-/// Watches the fd for `interest` (idempotent) with the item `make` builds,
+/// Watches the fd for `interest` (idempotent) with the kind's `callback`,
 /// its callbacks running in a copy of the current context.
 pub fn register(
     slf: *mut PyObject,
     interest: Direction,
-    make: fn(TransportRef) -> ReadyItem,
+    callback: &'static NativeCallback,
 ) -> PyResult<()> {
     let flag = flag(slf, interest);
     if flag.get() {
@@ -157,9 +154,9 @@ pub fn register(
         copy
     };
     // SAFETY: slf is live.
-    let item = make(TransportRef(unsafe { Owned::from_borrowed(slf) }));
+    let item = ReadyItem::Native(unsafe { Owned::from_borrowed(slf) }, callback);
     if lp.debug() {
-        if let Some((_, method, _)) = item.transport_callback() {
+        if let Some(method) = callback.asyncio_method {
             let handle = make_debug_handle(slf, &loop_ref, method, context.as_ptr())?;
             // SAFETY: the slot holds null or an owned reference.
             unsafe {
@@ -178,7 +175,7 @@ pub fn register(
             flag.set(true);
             // Whoever watched the fd before learns it no longer does, so it
             // never unregisters the fd from under us later.
-            replaced.map_or(Ok(()), release_io)
+            replaced.map_or(Ok(()), ReadyItem::release)
         }
         Err((err, item)) => {
             drop(item);

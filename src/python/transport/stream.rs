@@ -1,7 +1,7 @@
 //! `Transport`: the native stream transport (TCP and Unix sockets), with the
 //! behaviour of asyncio's `_SelectorSocketTransport`.
 //!
-//! Readiness arrives as `ReadyItem::Read`/`Write` straight from the engine;
+//! Readiness arrives through `READABLE`/`WRITABLE` straight from the engine;
 //! reads go to `data_received` (or `get_buffer`/`buffer_updated`), writes
 //! are sent at once when nothing is queued and the rest is flushed with one
 //! gathered `sendmsg` per writable event. Cold paths (error reports, debug
@@ -18,7 +18,7 @@ use std::ptr::{self, null_mut};
 use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
-use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::ready_item::NativeCallback;
 use crate::python::ffi::args::utf8;
 use crate::python::ffi::entry::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
 use crate::python::ffi::names::{self, call_support};
@@ -30,7 +30,7 @@ use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
 use crate::python::transport::write_chunk::Chunk;
 use crate::python::transport::{
     self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
-    ObjectSlot, SocketKind, TransportRef,
+    ObjectSlot, SocketKind,
 };
 
 struct TransportState {
@@ -80,7 +80,7 @@ impl SocketKind for TransportState {
 }
 
 impl Kind for TransportState {
-    const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::Read;
+    const READABLE: &'static NativeCallback = &READABLE;
     const TRACKS_FD: bool = true;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -112,9 +112,13 @@ fn state<'a>(slf: *mut PyObject) -> &'a TransportState {
     unsafe { kit::state::<TransportState>(slf) }
 }
 
+static READABLE: NativeCallback =
+    kit::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
+static WRITABLE: NativeCallback =
+    kit::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
+
 /// The socket is readable.
-pub fn on_readable(t: &TransportRef) -> PyResult<()> {
-    let slf = t.as_ptr();
+pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
     let st = state(slf);
     if st.conn_lost.get() > 0 || !core(slf).reading.get() {
         return Ok(());
@@ -129,8 +133,7 @@ pub fn on_readable(t: &TransportRef) -> PyResult<()> {
 }
 
 /// The socket is writable.
-pub fn on_writable(t: &TransportRef) -> PyResult<()> {
-    let slf = t.as_ptr();
+pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
     if state(slf).conn_lost.get() > 0 || !core(slf).writing.get() {
         return Ok(());
     }
@@ -138,7 +141,7 @@ pub fn on_writable(t: &TransportRef) -> PyResult<()> {
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::register(slf, Direction::Write, ReadyItem::Write)
+    kit::register(slf, Direction::Write, &WRITABLE)
 }
 
 fn stop_reading(slf: *mut PyObject) {
@@ -594,10 +597,8 @@ noargs!(m_write_eof, |slf| {
     Ok(Owned::none())
 });
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
-noargs!(m_read_ready, |slf| on_readable(&TransportRef::of(slf))
-    .map(|_| Owned::none()));
-noargs!(m_write_ready, |slf| on_writable(&TransportRef::of(slf))
-    .map(|_| Owned::none()));
+noargs!(m_read_ready, |slf| on_readable(slf).map(|_| Owned::none()));
+noargs!(m_write_ready, |slf| on_writable(slf).map(|_| Owned::none()));
 onearg!(m_use_connection_context, |slf, context| {
     kit::set_connection_context(slf, context).map(|_| Owned::none())
 });

@@ -3,10 +3,10 @@
 //! `unix_events._UnixWritePipeTransport` and its `_FlowControlMixin`.
 //!
 //! `write()` writes at once when nothing is queued and queues the rest; a
-//! writable event (`ReadyItem::PipeWrite`) flushes the queue with one
+//! writable event (`WRITABLE`) flushes the queue with one
 //! `writev`. On pipes and sockets the write end is also watched for
 //! readability (asyncio's "reader trick"): that event
-//! (`ReadyItem::PipeClosed`) means the reader went away.
+//! (`PEER_CLOSED`) means the reader went away.
 
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
@@ -16,7 +16,7 @@ use std::ptr::null_mut;
 use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
-use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::ready_item::NativeCallback;
 use crate::python::ffi::args::utf8;
 use crate::python::ffi::entry::{ffi_edge, noargs, noargs_def, onearg_def};
 use crate::python::ffi::names::{self, call_support};
@@ -25,9 +25,7 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{
-    self as common, core, Buffered, FlowControl, Kind, PipeKind, TransportRef,
-};
+use crate::python::transport::{self as common, core, Buffered, FlowControl, Kind, PipeKind};
 
 /// What only the write side keeps.
 struct WriteState {
@@ -58,7 +56,7 @@ impl Buffered for WriteState {
 
 impl Kind for WriteState {
     /// The write end turning readable: the reader went away.
-    const READ_ITEM: fn(TransportRef) -> ReadyItem = ReadyItem::PipeClosed;
+    const READABLE: &'static NativeCallback = &PEER_CLOSED;
     const TRACKS_FD: bool = false;
 
     fn unclosed_warning() -> &'static names::Cached {
@@ -110,9 +108,13 @@ fn clear_queue(slf: *mut PyObject) {
 
 // --- readiness -----------------------------------------------------------------
 
+static WRITABLE: NativeCallback =
+    common::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
+static PEER_CLOSED: NativeCallback =
+    common::transport_callback(on_peer_closed, Direction::Read, &names::S_READ_READY);
+
 /// The pipe is writable (`_write_ready`).
-pub fn on_writable(p: &TransportRef) -> PyResult<()> {
-    let slf = p.as_ptr();
+pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
@@ -122,8 +124,7 @@ pub fn on_writable(p: &TransportRef) -> PyResult<()> {
 }
 
 /// The write end turned readable: the reader went away (`_read_ready`).
-pub fn on_peer_closed(p: &TransportRef) -> PyResult<()> {
-    let slf = p.as_ptr();
+pub fn on_peer_closed(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }
@@ -242,7 +243,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
                 };
             }
         }
-        common::register(slf, Direction::Write, ReadyItem::PipeWrite)?;
+        common::register(slf, Direction::Write, &WRITABLE)?;
     }
     s.queue.borrow_mut().push(chunk, sent);
     common::maybe_pause_protocol::<WriteState>(slf)
@@ -309,7 +310,7 @@ noargs!(m_abort, |slf| close_with(slf, null_mut())
 noargs!(m_start_reading, |slf| {
     // The reader trick; nothing to watch once the pipe is gone.
     if !common::io_object(slf).is_null() {
-        common::register(slf, Direction::Read, WriteState::READ_ITEM)?;
+        common::register(slf, Direction::Read, WriteState::READABLE)?;
     }
     Ok(Owned::none())
 });
