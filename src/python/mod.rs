@@ -64,7 +64,7 @@ static mut MODULE_DEF: PyModuleDef = PyModuleDef {
 const TYPES: [fn() -> TypeSpec; 10] = [
     handle::type_spec,
     handle::timer_handle::type_spec,
-    event_loop::type_spec,
+    event_loop::methods::type_spec,
     transport::stream::type_spec,
     acceptor::type_spec,
     sock_op::type_spec,

@@ -16,8 +16,7 @@ use std::ptr::{self, null_mut};
 
 use crate::core::interest::Direction;
 use crate::core::sys;
-use crate::python::event_loop::ready_item::NativeCallback;
-use crate::python::event_loop::ready_item::ReadyItem;
+use crate::python::event_loop::ready_item::{NativeCallback, ReadyItem};
 use crate::python::event_loop::{unwatch_fd, LoopObject};
 use crate::python::fd_owner::FdOwner;
 use crate::python::ffi::entry::ffi_edge;

@@ -32,11 +32,10 @@ use crate::python::ffi::objects::getset_ro;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_static, PyResult, Raised};
 use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
-use crate::python::transport::address;
+use crate::python::transport::flow_control::{Buffered, FlowControl};
+use crate::python::transport::protocol::{call_protocol, SocketKind};
 use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
-use crate::python::transport::{
-    self as kit, call_protocol, core, owned_fd, Buffered, FlowControl, Kind, ObjectSlot, SocketKind,
-};
+use crate::python::transport::{self as kit, address, core, owned_fd, Kind, ObjectSlot};
 
 /// What `sendto()` adds to the write-buffer size per queued datagram on top
 /// of its length, and what a flushed one takes off. Python 3.13.0 adds 8
@@ -94,7 +93,7 @@ impl Buffered for DatagramState {
     }
 
     fn water_marks(high: &Owned, low: &Owned) -> PyResult<(i64, i64)> {
-        kit::water_marks(high, low)
+        kit::flow_control::water_marks(high, low)
     }
 }
 
@@ -162,16 +161,16 @@ fn state<'a>(slf: *mut PyObject) -> &'a DatagramState {
 }
 
 static READABLE: NativeCallback =
-    kit::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
+    kit::registration::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
 static WRITABLE: NativeCallback =
-    kit::transport_callback(on_writable, Direction::Write, &names::S_SENDTO_READY);
+    kit::registration::transport_callback(on_writable, Direction::Write, &names::S_SENDTO_READY);
 
 /// The socket is readable.
 pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
     if state(slf).conn_lost.get() > 0 || !core(slf).reading.get() {
         return Ok(());
     }
-    kit::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
+    kit::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
         read_ready(slf)
     })
 }
@@ -181,17 +180,17 @@ pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
-    kit::run_callback(slf, Direction::Write, &names::S_SENDTO_READY, || {
+    kit::registration::run_callback(slf, Direction::Write, &names::S_SENDTO_READY, || {
         sendto_ready(slf)
     })
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::register(slf, Direction::Write, &WRITABLE)
+    kit::registration::register(slf, Direction::Write, &WRITABLE)
 }
 
 fn stop_writing(slf: *mut PyObject) {
-    kit::unregister(slf, Direction::Write)
+    kit::registration::unregister(slf, Direction::Write)
 }
 
 // --- protocol calls ----------------------------------------------------------
@@ -199,7 +198,7 @@ fn stop_writing(slf: *mut PyObject) {
 /// asyncio's `_fatal_error(exc, message)` (reporting in Python, then
 /// `_force_close(exc)`).
 fn fatal_error(slf: *mut PyObject, exc: Owned, message: &CStr) -> PyResult<()> {
-    kit::report_socket_fatal(slf, exc, message)
+    kit::report::report_socket_fatal(slf, exc, message)
 }
 
 /// How a socket operation that raised ended, as asyncio's `except` clauses
@@ -490,7 +489,7 @@ fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyRes
     st.queue.borrow_mut().push_back(Queued { data: copy, addr });
     st.buffer_size
         .set(st.buffer_size.get() + length + header_added());
-    kit::maybe_pause_protocol::<DatagramState>(slf)
+    kit::flow_control::maybe_pause_protocol::<DatagramState>(slf)
 }
 
 /// `addr in (None, address)`, compared as the tuple membership test does.
@@ -540,7 +539,7 @@ fn sendto_ready(slf: *mut PyObject) -> PyResult<()> {
             }
         }
     }
-    kit::maybe_resume_protocol::<DatagramState>(slf)?;
+    kit::flow_control::maybe_resume_protocol::<DatagramState>(slf)?;
     if st.queue.borrow().is_empty() {
         stop_writing(slf);
         if core(slf).closing.get() {
@@ -565,8 +564,8 @@ fn clear_queue(st: &DatagramState) {
 /// asyncio's `_call_connection_lost(exc)`: tell the protocol, then release
 /// the socket, the protocol and the loop.
 fn connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    kit::lose_connection(slf, exc, state(slf).protocol_connected.get(), || {
-        kit::release::<DatagramState>(slf)
+    kit::protocol::lose_connection(slf, exc, state(slf).protocol_connected.get(), || {
+        kit::protocol::release::<DatagramState>(slf)
     })
 }
 
@@ -614,7 +613,7 @@ noargs!(m_sendto_ready, |slf| sendto_ready(slf)
     .map(|_| Owned::none()));
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| kit::socket_repr(slf, state(slf).buffer_size.get()))
+    ffi_edge(|| kit::report::socket_repr(slf, state(slf).buffer_size.get()))
 }
 
 // --- attributes --------------------------------------------------------------
@@ -698,16 +697,17 @@ unsafe extern "C" fn tp_new(
     })
 }
 
-const READING: [PyMethodDef; 4] = kit::reading_methods::<DatagramState>(
+const READING: [PyMethodDef; 4] = kit::methods::reading_methods::<DatagramState>(
     c"Stop calling datagram_received() until resumed.",
     c"Register for reading (after connection_made).",
 );
 
-const CLOSING: [PyMethodDef; 5] = kit::socket_closing_methods::<DatagramState>();
+const CLOSING: [PyMethodDef; 5] = kit::methods::socket_closing_methods::<DatagramState>();
 
-const FLOW: [PyMethodDef; 3] = kit::flow_methods::<DatagramState>(c"Bytes queued for sending.");
+const FLOW: [PyMethodDef; 3] =
+    kit::flow_control::flow_methods::<DatagramState>(c"Bytes queued for sending.");
 
-const SOCKET: [PyMethodDef; 2] = kit::socket_methods::<DatagramState>();
+const SOCKET: [PyMethodDef; 2] = kit::methods::socket_methods::<DatagramState>();
 
 static mut METHODS: [PyMethodDef; 19] = [
     kw_def(
@@ -744,18 +744,21 @@ static mut METHODS: [PyMethodDef; 19] = [
 ];
 
 static mut GETSET: [PyGetSetDef; 13] = [
-    getset_ro(c"_sock", kit::get_io),
-    getset_ro(c"_sock_fd", kit::get_fileno),
-    getset_ro(c"_loop", kit::get_loop),
-    getset_ro(c"_protocol", kit::get_protocol_attr),
-    getset_ro(c"_extra", kit::get_extra),
+    getset_ro(c"_sock", kit::methods::get_io),
+    getset_ro(c"_sock_fd", kit::methods::get_fileno),
+    getset_ro(c"_loop", kit::methods::get_loop),
+    getset_ro(c"_protocol", kit::methods::get_protocol_attr),
+    getset_ro(c"_extra", kit::methods::get_extra),
     getset_ro(c"_address", get_address),
-    getset_ro(c"_closing", kit::get_closing),
-    getset_ro(c"_conn_lost", kit::get_conn_lost::<DatagramState>),
-    getset_ro(c"_paused", kit::get_paused),
+    getset_ro(c"_closing", kit::methods::get_closing),
+    getset_ro(
+        c"_conn_lost",
+        kit::flow_control::get_conn_lost::<DatagramState>,
+    ),
+    getset_ro(c"_paused", kit::methods::get_paused),
     getset_ro(
         c"_protocol_paused",
-        kit::get_protocol_paused::<DatagramState>,
+        kit::flow_control::get_protocol_paused::<DatagramState>,
     ),
     getset_ro(c"_buffer_size", get_buffer_size),
     getset_ro(c"_server", get_server),
@@ -807,7 +810,7 @@ pub fn type_spec() -> TypeSpec {
         methods: ptr::addr_of_mut!(METHODS).cast(),
         getset: ptr::addr_of_mut!(GETSET).cast(),
         finish: Some(finish_type),
-        ..kit::shared_type_spec::<DatagramState>()
+        ..kit::type_slots::shared_type_spec::<DatagramState>()
     }
 }
 

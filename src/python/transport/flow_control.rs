@@ -11,7 +11,9 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
-use crate::python::transport::{call_protocol, state, str_object, Buffered};
+use crate::python::transport::protocol::call_protocol;
+use crate::python::transport::report::str_object;
+use crate::python::transport::{state, Kind};
 
 /// asyncio's `_FlowControlMixin` state; `T` is how the type counts its
 /// buffer.
@@ -321,4 +323,18 @@ fn byte_count(mark: &Owned) -> PyResult<i64> {
 pub fn water_marks_usize(high: &Owned, low: &Owned) -> PyResult<(usize, usize)> {
     let (high, low) = water_marks(high, low)?;
     Ok((high as usize, low as usize))
+}
+
+/// A transport with a write buffer under asyncio's flow control.
+pub trait Buffered: Kind {
+    /// How the type counts its buffer.
+    type Size: Copy + PartialOrd + PyInt;
+    fn flow(&self) -> &FlowControl<Self::Size>;
+    /// asyncio's `_conn_lost`.
+    fn conn_lost(&self) -> &Cell<u32>;
+    /// What `get_write_buffer_size()` says.
+    fn buffer_size(&self) -> Self::Size;
+    /// `(high, low)` byte counts of validated water marks
+    /// (`water_mark_objects`).
+    fn water_marks(high: &Owned, low: &Owned) -> PyResult<(Self::Size, Self::Size)>;
 }

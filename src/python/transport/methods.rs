@@ -13,11 +13,13 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{PyResult, Raised};
-use crate::python::transport::{
-    core, debug_log, lose_connection, m_force_close, m_socket_abort, m_socket_call_connection_lost,
-    m_socket_close, null_if_none, protocol, register, release, replace_protocol, report_pipe_fatal,
-    slots, unregister, Kind, PipeKind, SocketKind,
+use crate::python::transport::protocol::{
+    lose_connection, m_force_close, m_socket_abort, m_socket_call_connection_lost, m_socket_close,
+    null_if_none, protocol, release, SocketKind,
 };
+use crate::python::transport::registration::{register, unregister};
+use crate::python::transport::report::{debug_log, report_pipe_fatal};
+use crate::python::transport::{core, replace_protocol, slots, Kind, PipeKind};
 
 fn is_reading(slf: *mut PyObject) -> bool {
     let c = core(slf);

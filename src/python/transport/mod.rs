@@ -23,13 +23,6 @@ mod type_slots;
 pub mod write_chunk;
 pub mod write_pipe;
 
-pub use flow_control::*;
-pub use methods::*;
-pub use protocol::*;
-pub use registration::*;
-pub use report::*;
-pub use type_slots::*;
-
 use pyo3_ffi::*;
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};

@@ -3,7 +3,6 @@
 //! and the socket transports' close/abort.
 
 use pyo3_ffi::*;
-use std::cell::Cell;
 use std::ptr::null_mut;
 
 use crate::core::interest::Direction;
@@ -11,9 +10,9 @@ use crate::python::ffi::entry::{noargs, onearg};
 use crate::python::ffi::names;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise, PyResult};
-use crate::python::transport::{
-    core, loop_of, loop_owned, slots, state, unregister, FlowControl, Kind, PyInt,
-};
+use crate::python::transport::flow_control::Buffered;
+use crate::python::transport::registration::{loop_of, loop_owned, unregister};
+use crate::python::transport::{core, slots, state, Kind};
 
 /// The current protocol (it may change during any call into Python).
 pub fn protocol(slf: *mut PyObject) -> Owned {
@@ -159,20 +158,6 @@ pub fn release<S: Kind>(slf: *mut PyObject) -> PyResult<()> {
         clear_slot(&raw mut (*s).loop_);
         closed
     }
-}
-
-/// A transport with a write buffer under asyncio's flow control.
-pub trait Buffered: Kind {
-    /// How the type counts its buffer.
-    type Size: Copy + PartialOrd + PyInt;
-    fn flow(&self) -> &FlowControl<Self::Size>;
-    /// asyncio's `_conn_lost`.
-    fn conn_lost(&self) -> &Cell<u32>;
-    /// What `get_write_buffer_size()` says.
-    fn buffer_size(&self) -> Self::Size;
-    /// `(high, low)` byte counts of validated water marks
-    /// (`water_mark_objects`).
-    fn water_marks(high: &Owned, low: &Owned) -> PyResult<(Self::Size, Self::Size)>;
 }
 
 /// What the socket transports' shared closing needs from each.

@@ -52,14 +52,14 @@ impl PipeKind for ReadState {
 pub static mut READ_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
 
 static READABLE: NativeCallback =
-    common::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
+    common::registration::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
 
 /// The pipe is readable (`_read_ready`).
 pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }
-    common::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
+    common::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
         read_ready(slf)
     })
 }
@@ -72,7 +72,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
             let Some(exc) = raised::io_exception(&e) else {
                 return Ok(());
             };
-            return common::pipe_fatal_error::<ReadState>(
+            return common::methods::pipe_fatal_error::<ReadState>(
                 slf,
                 &exc,
                 c"Fatal read error on pipe transport",
@@ -81,12 +81,13 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     };
     // SAFETY: bytes is a live bytes object.
     if unsafe { Py_SIZE(bytes.as_ptr()) } > 0 {
-        return common::call_protocol(slf, &names::S_DATA_RECEIVED, &[bytes.as_ptr()]).map(drop);
+        return common::protocol::call_protocol(slf, &names::S_DATA_RECEIVED, &[bytes.as_ptr()])
+            .map(drop);
     }
-    common::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
+    common::report::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
     core(slf).closing.set(true);
-    common::unregister(slf, Direction::Read);
-    let proto = common::protocol(slf);
+    common::registration::unregister(slf, Direction::Read);
+    let proto = common::protocol::protocol(slf);
     // SAFETY: proto is live; a new reference or null.
     let eof_received = unsafe {
         Owned::from_new(PyObject_GetAttr(
@@ -94,15 +95,15 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
             names::S_EOF_RECEIVED.get(),
         ))?
     };
-    common::call_soon(slf, eof_received.as_ptr(), &[])?;
-    common::schedule_connection_lost(slf, null_mut())
+    common::protocol::call_soon(slf, eof_received.as_ptr(), &[])?;
+    common::protocol::schedule_connection_lost(slf, null_mut())
 }
 
 /// asyncio's `_close(exc)`.
 fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     core(slf).closing.set(true);
-    common::unregister(slf, Direction::Read);
-    common::schedule_connection_lost(slf, exc)
+    common::registration::unregister(slf, Direction::Read);
+    common::protocol::schedule_connection_lost(slf, exc)
 }
 
 noargs!(m_read_ready, |slf| {
@@ -117,11 +118,11 @@ noargs!(m_close, |slf| {
 });
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::pipe_repr(slf, Direction::Read, None))
+    ffi_edge(|| common::report::pipe_repr(slf, Direction::Read, None))
 }
 
-const COMMON: [PyMethodDef; 5] = common::pipe_methods::<ReadState>();
-const READING: [PyMethodDef; 4] = common::reading_methods::<ReadState>(
+const COMMON: [PyMethodDef; 5] = common::methods::pipe_methods::<ReadState>();
+const READING: [PyMethodDef; 4] = common::methods::reading_methods::<ReadState>(
     c"Stop calling data_received() until resumed.",
     c"Register for reading (after connection_made), unless paused or closing.",
 );
@@ -146,18 +147,18 @@ static mut METHODS: [PyMethodDef; 13] = [
         m_read_ready,
         c"Read what the pipe has (what a readable event runs).",
     ),
-    common::pipe_fatal_error_def::<ReadState>(),
+    common::methods::pipe_fatal_error_def::<ReadState>(),
     PyMethodDef::zeroed(),
 ];
 
 static mut GETSET: [PyGetSetDef; 8] = [
-    getset_ro(c"_loop", common::get_loop),
-    getset_rw(c"_pipe", common::get_io, common::set_pipe),
-    getset_ro(c"_fileno", common::get_fileno),
-    getset_ro(c"_protocol", common::get_protocol_attr),
-    getset_ro(c"_extra", common::get_extra),
-    getset_ro(c"_closing", common::get_closing),
-    getset_ro(c"_paused", common::get_paused),
+    getset_ro(c"_loop", common::methods::get_loop),
+    getset_rw(c"_pipe", common::methods::get_io, common::methods::set_pipe),
+    getset_ro(c"_fileno", common::methods::get_fileno),
+    getset_ro(c"_protocol", common::methods::get_protocol_attr),
+    getset_ro(c"_extra", common::methods::get_extra),
+    getset_ro(c"_closing", common::methods::get_closing),
+    getset_ro(c"_paused", common::methods::get_paused),
     crate::python::ffi::objects::GETSET_END,
 ];
 
@@ -172,7 +173,7 @@ pub fn type_spec() -> TypeSpec {
         methods: (&raw mut METHODS).cast(),
         getset: (&raw mut GETSET).cast(),
         finish: Some(set_max_size),
-        ..common::shared_type_spec::<ReadState>()
+        ..common::type_slots::shared_type_spec::<ReadState>()
     }
 }
 

@@ -10,7 +10,8 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::PyResult;
-use crate::python::transport::{core, io_object, loop_of};
+use crate::python::transport::registration::loop_of;
+use crate::python::transport::{core, io_object};
 
 /// A new str object holding `text`.
 pub fn str_object(text: &CStr) -> PyResult<Owned> {

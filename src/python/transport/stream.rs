@@ -26,12 +26,13 @@ use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
 use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
+use crate::python::transport::flow_control::{Buffered, FlowControl};
+use crate::python::transport::protocol::{call_protocol, SocketKind};
 use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
+use crate::python::transport::registration::in_context;
+use crate::python::transport::report::debug_log;
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{
-    self as kit, call_protocol, core, debug_log, in_context, owned_fd, Buffered, FlowControl, Kind,
-    ObjectSlot, SocketKind,
-};
+use crate::python::transport::{self as kit, core, owned_fd, Kind, ObjectSlot};
 
 struct TransportState {
     queue: RefCell<WriteQueue<Chunk>>,
@@ -61,7 +62,7 @@ impl Buffered for TransportState {
     }
 
     fn water_marks(high: &Owned, low: &Owned) -> PyResult<(usize, usize)> {
-        kit::water_marks_usize(high, low)
+        kit::flow_control::water_marks_usize(high, low)
     }
 }
 
@@ -113,9 +114,9 @@ fn state<'a>(slf: *mut PyObject) -> &'a TransportState {
 }
 
 static READABLE: NativeCallback =
-    kit::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
+    kit::registration::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
 static WRITABLE: NativeCallback =
-    kit::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
+    kit::registration::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
 
 /// The socket is readable.
 pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
@@ -141,15 +142,15 @@ pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
 }
 
 fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::register(slf, Direction::Write, &WRITABLE)
+    kit::registration::register(slf, Direction::Write, &WRITABLE)
 }
 
 fn stop_reading(slf: *mut PyObject) {
-    kit::unregister(slf, Direction::Read)
+    kit::registration::unregister(slf, Direction::Read)
 }
 
 fn stop_writing(slf: *mut PyObject) {
-    kit::unregister(slf, Direction::Write)
+    kit::registration::unregister(slf, Direction::Write)
 }
 
 // --- protocol calls ----------------------------------------------------------
@@ -169,7 +170,7 @@ fn protocol_failed(slf: *mut PyObject, message: &CStr) -> PyResult<()> {
 /// asyncio's `_fatal_error(exc, message)` (reporting in Python, then
 /// `_force_close(exc)`).
 fn fatal_error(slf: *mut PyObject, exc: Owned, message: &CStr) -> PyResult<()> {
-    kit::report_socket_fatal(slf, exc, message)
+    kit::report::report_socket_fatal(slf, exc, message)
 }
 
 fn fatal_os_error(slf: *mut PyObject, err: &io::Error, message: &CStr) -> PyResult<()> {
@@ -308,7 +309,7 @@ fn on_eof(slf: *mut PyObject) -> PyResult<()> {
     // SAFETY: keep_open is live.
     match unsafe { PyObject_IsTrue(keep_open.as_ptr()) } {
         -1 => Err(Raised),
-        0 => kit::close_socket::<TransportState>(slf),
+        0 => kit::protocol::close_socket::<TransportState>(slf),
         _ => {
             // Half-closed: stop reading, keep writing (is_reading() stays true,
             // as asyncio's does).
@@ -404,7 +405,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
         start_writing(slf)?;
     }
     st.queue.borrow_mut().push(chunk, sent);
-    kit::maybe_pause_protocol::<TransportState>(slf)
+    kit::flow_control::maybe_pause_protocol::<TransportState>(slf)
 }
 
 fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
@@ -461,7 +462,7 @@ fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
     if !st.queue.borrow().is_empty() && state(slf).conn_lost.get() == 0 {
         start_writing(slf)?;
     }
-    kit::maybe_pause_protocol::<TransportState>(slf)
+    kit::flow_control::maybe_pause_protocol::<TransportState>(slf)
 }
 
 /// Sends what is queued (one gathered write), as asyncio's `_write_sendmsg`.
@@ -478,7 +479,7 @@ fn flush(slf: *mut PyObject) -> PyResult<()> {
             settle_empty_waiter(slf, Some(&e))
         }
         Ok(_) => {
-            kit::maybe_resume_protocol::<TransportState>(slf)?;
+            kit::flow_control::maybe_resume_protocol::<TransportState>(slf)?;
             if !st.queue.borrow().is_empty() {
                 return Ok(());
             }
@@ -531,8 +532,8 @@ fn settle_empty_waiter(slf: *mut PyObject, error: Option<&io::Error>) -> PyResul
 /// the socket, the protocol, the loop and the server.
 fn connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     let st = state(slf);
-    kit::lose_connection(slf, exc, st.protocol_connected.get(), || {
-        let closed = kit::release::<TransportState>(slf);
+    kit::protocol::lose_connection(slf, exc, st.protocol_connected.get(), || {
+        let closed = kit::protocol::release::<TransportState>(slf);
         let detached = match st.server.take() {
             Some(server) => {
                 call_support(&names::S_SERVER_DETACH, &[server.as_ptr(), slf]).map(drop)
@@ -600,7 +601,7 @@ noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
 noargs!(m_read_ready, |slf| on_readable(slf).map(|_| Owned::none()));
 noargs!(m_write_ready, |slf| on_writable(slf).map(|_| Owned::none()));
 onearg!(m_use_connection_context, |slf, context| {
-    kit::set_connection_context(slf, context).map(|_| Owned::none())
+    kit::protocol::set_connection_context(slf, context).map(|_| Owned::none())
 });
 onearg!(m_set_protocol, |slf, protocol| set_protocol(slf, protocol)
     .map(|_| Owned::none()));
@@ -611,7 +612,7 @@ noargs!(m_make_empty_waiter, |slf| {
         if !st.empty_waiter.get().is_null() {
             return Err(runtime_error(c"Empty waiter is already set"));
         }
-        let Some(lp) = kit::loop_owned(slf) else {
+        let Some(lp) = kit::registration::loop_owned(slf) else {
             return Err(runtime_error(c"Transport is closed"));
         };
         let waiter = Owned::from_new(PyObject_CallMethodNoArgs(
@@ -637,7 +638,7 @@ noargs!(m_reset_empty_waiter, |slf| {
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
         let size = state(slf).queue.borrow().len();
-        kit::socket_repr(slf, size)
+        kit::report::socket_repr(slf, size)
     })
 }
 
@@ -698,16 +699,17 @@ unsafe extern "C" fn tp_new(
     })
 }
 
-const READING: [PyMethodDef; 4] = kit::reading_methods::<TransportState>(
+const READING: [PyMethodDef; 4] = kit::methods::reading_methods::<TransportState>(
     c"Stop calling data_received() until resumed.",
     c"Register for reading (after connection_made).",
 );
 
-const CLOSING: [PyMethodDef; 5] = kit::socket_closing_methods::<TransportState>();
+const CLOSING: [PyMethodDef; 5] = kit::methods::socket_closing_methods::<TransportState>();
 
-const FLOW: [PyMethodDef; 3] = kit::flow_methods::<TransportState>(c"Bytes queued for sending.");
+const FLOW: [PyMethodDef; 3] =
+    kit::flow_control::flow_methods::<TransportState>(c"Bytes queued for sending.");
 
-const SOCKET: [PyMethodDef; 2] = kit::socket_methods::<TransportState>();
+const SOCKET: [PyMethodDef; 2] = kit::methods::socket_methods::<TransportState>();
 
 static mut METHODS: [PyMethodDef; 25] = [
     onearg_def(
@@ -774,20 +776,23 @@ static mut METHODS: [PyMethodDef; 25] = [
 ];
 
 static mut GETSET: [PyGetSetDef; 13] = [
-    getset_ro(c"_sock", kit::get_io),
-    getset_ro(c"_sock_fd", kit::get_fileno),
-    getset_ro(c"_loop", kit::get_loop),
-    getset_ro(c"_protocol", kit::get_protocol_attr),
+    getset_ro(c"_sock", kit::methods::get_io),
+    getset_ro(c"_sock_fd", kit::methods::get_fileno),
+    getset_ro(c"_loop", kit::methods::get_loop),
+    getset_ro(c"_protocol", kit::methods::get_protocol_attr),
     getset_ro(c"_server", get_server),
-    getset_ro(c"_extra", kit::get_extra),
+    getset_ro(c"_extra", kit::methods::get_extra),
     getset_ro(c"_empty_waiter", get_empty_waiter),
-    getset_ro(c"_closing", kit::get_closing),
+    getset_ro(c"_closing", kit::methods::get_closing),
     getset_ro(c"_eof", get_eof),
-    getset_ro(c"_conn_lost", kit::get_conn_lost::<TransportState>),
-    getset_ro(c"_paused", kit::get_paused),
+    getset_ro(
+        c"_conn_lost",
+        kit::flow_control::get_conn_lost::<TransportState>,
+    ),
+    getset_ro(c"_paused", kit::methods::get_paused),
     getset_ro(
         c"_protocol_paused",
-        kit::get_protocol_paused::<TransportState>,
+        kit::flow_control::get_protocol_paused::<TransportState>,
     ),
     crate::python::ffi::objects::GETSET_END,
 ];
@@ -803,7 +808,7 @@ pub fn type_spec() -> TypeSpec {
         methods: ptr::addr_of_mut!(METHODS).cast(),
         getset: ptr::addr_of_mut!(GETSET).cast(),
         finish: Some(set_compatibility_flags),
-        ..kit::shared_type_spec::<TransportState>()
+        ..kit::type_slots::shared_type_spec::<TransportState>()
     }
 }
 

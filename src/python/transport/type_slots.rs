@@ -9,7 +9,8 @@ use crate::python::ffi::names::call_support;
 use crate::python::ffi::owned::clear_slot;
 use crate::python::ffi::raised;
 use crate::python::ffi::type_spec::TypeSpec;
-use crate::python::transport::{core, io_object, loop_of, slots, Kind, Slots, TransportObject};
+use crate::python::transport::registration::loop_of;
+use crate::python::transport::{core, io_object, slots, Kind, Slots, TransportObject};
 
 unsafe extern "C" fn traverse<S: Kind>(
     slf: *mut PyObject,

@@ -24,8 +24,9 @@ use crate::python::ffi::objects::{bool_object, getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::ffi::type_spec::TypeSpec;
+use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{self as common, core, Buffered, FlowControl, Kind, PipeKind};
+use crate::python::transport::{self as common, core, Kind, PipeKind};
 
 /// What only the write side keeps.
 struct WriteState {
@@ -50,7 +51,7 @@ impl Buffered for WriteState {
     }
 
     fn water_marks(high: &Owned, low: &Owned) -> PyResult<(usize, usize)> {
-        common::water_marks_usize(high, low)
+        common::flow_control::water_marks_usize(high, low)
     }
 }
 
@@ -109,16 +110,16 @@ fn clear_queue(slf: *mut PyObject) {
 // --- readiness -----------------------------------------------------------------
 
 static WRITABLE: NativeCallback =
-    common::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
+    common::registration::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
 static PEER_CLOSED: NativeCallback =
-    common::transport_callback(on_peer_closed, Direction::Read, &names::S_READ_READY);
+    common::registration::transport_callback(on_peer_closed, Direction::Read, &names::S_READ_READY);
 
 /// The pipe is writable (`_write_ready`).
 pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).writing.get() {
         return Ok(());
     }
-    common::run_callback(slf, Direction::Write, &names::S_WRITE_READY, || {
+    common::registration::run_callback(slf, Direction::Write, &names::S_WRITE_READY, || {
         write_ready(slf)
     })
 }
@@ -128,7 +129,7 @@ pub fn on_peer_closed(slf: *mut PyObject) -> PyResult<()> {
     if !core(slf).reading.get() {
         return Ok(());
     }
-    common::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
+    common::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
         peer_closed(slf)
     })
 }
@@ -142,9 +143,9 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
         Err(e) => {
             clear_queue(slf);
             s.conn_lost.set(s.conn_lost.get() + 1);
-            common::unregister(slf, Direction::Write);
+            common::registration::unregister(slf, Direction::Write);
             match raised::io_exception(&e) {
-                Some(exc) => common::pipe_fatal_error::<WriteState>(
+                Some(exc) => common::methods::pipe_fatal_error::<WriteState>(
                     slf,
                     &exc,
                     c"Fatal write error on pipe transport",
@@ -156,11 +157,11 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             if !s.queue.borrow().is_empty() {
                 return Ok(());
             }
-            common::unregister(slf, Direction::Write);
-            common::maybe_resume_protocol::<WriteState>(slf)?; // may write again
+            common::registration::unregister(slf, Direction::Write);
+            common::flow_control::maybe_resume_protocol::<WriteState>(slf)?; // may write again
             if core(slf).closing.get() {
-                common::unregister(slf, Direction::Read);
-                return common::pipe_connection_lost::<WriteState>(slf, null_mut());
+                common::registration::unregister(slf, Direction::Read);
+                return common::methods::pipe_connection_lost::<WriteState>(slf, null_mut());
             }
             Ok(())
         }
@@ -168,7 +169,7 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
 }
 
 fn peer_closed(slf: *mut PyObject) -> PyResult<()> {
-    common::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
+    common::report::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
     if buffered(slf) == 0 {
         return close_with(slf, null_mut());
     }
@@ -204,7 +205,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
             Some(exc) => {
                 let s = st(slf);
                 s.conn_lost.set(s.conn_lost.get() + 1);
-                return common::pipe_fatal_error::<WriteState>(
+                return common::methods::pipe_fatal_error::<WriteState>(
                     slf,
                     &exc,
                     c"Fatal write error on pipe transport",
@@ -234,7 +235,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
             Err(e) => {
                 s.conn_lost.set(s.conn_lost.get() + 1);
                 return match raised::io_exception(&e) {
-                    Some(exc) => common::pipe_fatal_error::<WriteState>(
+                    Some(exc) => common::methods::pipe_fatal_error::<WriteState>(
                         slf,
                         &exc,
                         c"Fatal write error on pipe transport",
@@ -243,10 +244,10 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
                 };
             }
         }
-        common::register(slf, Direction::Write, &WRITABLE)?;
+        common::registration::register(slf, Direction::Write, &WRITABLE)?;
     }
     s.queue.borrow_mut().push(chunk, sent);
-    common::maybe_pause_protocol::<WriteState>(slf)
+    common::flow_control::maybe_pause_protocol::<WriteState>(slf)
 }
 
 // --- closing -------------------------------------------------------------------
@@ -256,11 +257,11 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
 fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
     core(slf).closing.set(true);
     if buffered(slf) > 0 {
-        common::unregister(slf, Direction::Write);
+        common::registration::unregister(slf, Direction::Write);
     }
     clear_queue(slf);
-    common::unregister(slf, Direction::Read);
-    common::schedule_connection_lost(slf, exc)
+    common::registration::unregister(slf, Direction::Read);
+    common::protocol::schedule_connection_lost(slf, exc)
 }
 
 /// `write_eof()`: close once the buffer is flushed.
@@ -270,8 +271,8 @@ fn write_eof(slf: *mut PyObject) -> PyResult<()> {
     }
     core(slf).closing.set(true);
     if buffered(slf) == 0 {
-        common::unregister(slf, Direction::Read);
-        common::schedule_connection_lost(slf, null_mut())?;
+        common::registration::unregister(slf, Direction::Read);
+        common::protocol::schedule_connection_lost(slf, null_mut())?;
     }
     Ok(())
 }
@@ -310,7 +311,7 @@ noargs!(m_abort, |slf| close_with(slf, null_mut())
 noargs!(m_start_reading, |slf| {
     // The reader trick; nothing to watch once the pipe is gone.
     if !common::io_object(slf).is_null() {
-        common::register(slf, Direction::Read, WriteState::READABLE)?;
+        common::registration::register(slf, Direction::Read, WriteState::READABLE)?;
     }
     Ok(Owned::none())
 });
@@ -325,7 +326,7 @@ noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
 noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::pipe_repr(slf, Direction::Write, Some(buffered(slf))))
+    ffi_edge(|| common::report::pipe_repr(slf, Direction::Write, Some(buffered(slf))))
 }
 
 unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
@@ -336,9 +337,10 @@ unsafe extern "C" fn get_low_water(slf: *mut PyObject, _: *mut c_void) -> *mut P
     ffi_edge(|| Ok(st(slf).flow.limits()?.0))
 }
 
-const COMMON: [PyMethodDef; 5] = common::pipe_methods::<WriteState>();
+const COMMON: [PyMethodDef; 5] = common::methods::pipe_methods::<WriteState>();
 
-const FLOW: [PyMethodDef; 3] = common::flow_methods::<WriteState>(c"Bytes queued for writing.");
+const FLOW: [PyMethodDef; 3] =
+    common::flow_control::flow_methods::<WriteState>(c"Bytes queued for writing.");
 
 static mut METHODS: [PyMethodDef; 22] = [
     COMMON[0],
@@ -401,21 +403,24 @@ static mut METHODS: [PyMethodDef; 22] = [
         m_read_ready,
         c"The reader went away: close.",
     ),
-    common::pipe_fatal_error_def::<WriteState>(),
+    common::methods::pipe_fatal_error_def::<WriteState>(),
     PyMethodDef::zeroed(),
 ];
 
 static mut GETSET: [PyGetSetDef; 11] = [
-    getset_ro(c"_loop", common::get_loop),
-    getset_rw(c"_pipe", common::get_io, common::set_pipe),
-    getset_ro(c"_fileno", common::get_fileno),
-    getset_ro(c"_protocol", common::get_protocol_attr),
-    getset_ro(c"_extra", common::get_extra),
-    getset_ro(c"_closing", common::get_closing),
-    getset_ro(c"_conn_lost", common::get_conn_lost::<WriteState>),
+    getset_ro(c"_loop", common::methods::get_loop),
+    getset_rw(c"_pipe", common::methods::get_io, common::methods::set_pipe),
+    getset_ro(c"_fileno", common::methods::get_fileno),
+    getset_ro(c"_protocol", common::methods::get_protocol_attr),
+    getset_ro(c"_extra", common::methods::get_extra),
+    getset_ro(c"_closing", common::methods::get_closing),
+    getset_ro(
+        c"_conn_lost",
+        common::flow_control::get_conn_lost::<WriteState>,
+    ),
     getset_ro(
         c"_protocol_paused",
-        common::get_protocol_paused::<WriteState>,
+        common::flow_control::get_protocol_paused::<WriteState>,
     ),
     getset_ro(c"_high_water", get_high_water),
     getset_ro(c"_low_water", get_low_water),
@@ -432,6 +437,6 @@ pub fn type_spec() -> TypeSpec {
         repr: Some(tp_repr),
         methods: (&raw mut METHODS).cast(),
         getset: (&raw mut GETSET).cast(),
-        ..common::shared_type_spec::<WriteState>()
+        ..common::type_slots::shared_type_spec::<WriteState>()
     }
 }
