@@ -9,22 +9,25 @@
 //! has (layout, registration, contexts, flow control, closing) is in
 //! `transport_kit`.
 
+mod writing;
+
+use writing::{flush, runtime_error, write, writelines};
+
 use pyo3_ffi::*;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
 use std::io;
-use std::ptr::{self, null_mut};
+use std::ptr::{self};
 
 use crate::core::interest::Direction;
 use crate::core::sys;
 use crate::core::write_queue::WriteQueue;
 use crate::python::event_loop::ready_item::NativeCallback;
-use crate::python::ffi::args::utf8;
 use crate::python::ffi::entry::{ffi_edge, noargs, noargs_def, onearg, onearg_def};
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
-use crate::python::ffi::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
+use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
 use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::protocol::{call_protocol, SocketKind};
@@ -317,213 +320,6 @@ fn on_eof(slf: *mut PyObject) -> PyResult<()> {
             Ok(())
         }
     }
-}
-
-// --- writing -----------------------------------------------------------------
-
-/// The start of asyncio's TypeError message for a `write()` of the wrong type.
-#[cfg(Py_3_14)]
-const NOT_BYTES_LIKE: &str = "data argument must be a bytes, bytearray, or memoryview object, not ";
-#[cfg(not(Py_3_14))]
-const NOT_BYTES_LIKE: &str = "data argument must be a bytes-like object, not ";
-
-/// `data` as a queueable chunk (a reference for bytes, a copy otherwise), or
-/// asyncio's TypeError for anything that is not bytes-like.
-fn chunk_of(data: *mut PyObject, strict_types: bool) -> PyResult<Chunk> {
-    // SAFETY: data is live; buffer views are released before returning.
-    unsafe {
-        if PyBytes_Check(data) != 0 {
-            return Ok(Chunk::Bytes(Owned::from_borrowed(data)));
-        }
-        if strict_types && PyByteArray_Check(data) == 0 && PyMemoryView_Check(data) == 0 {
-            let name = Owned::from_new(PyObject_GetAttrString(
-                Py_TYPE(data).cast(),
-                c"__name__".as_ptr(),
-            ))?;
-            let shown = Owned::from_new(PyObject_Repr(name.as_ptr()))?;
-            return Err(raise(
-                PyExc_TypeError,
-                &format!("{NOT_BYTES_LIKE}{}", utf8(shown.as_ptr())?),
-            ));
-        }
-        Chunk::copy_of(data)
-    }
-}
-
-fn runtime_error(message: &CStr) -> Raised {
-    // SAFETY: valid exception class.
-    raise_static(unsafe { PyExc_RuntimeError }, message)
-}
-
-/// A buffer `sock.send()` refuses (not contiguous) after asyncio's own
-/// checks passed: there it is a fatal write error, not an exception from
-/// `write()`.
-fn unsendable(slf: *mut PyObject) -> PyResult<()> {
-    match raised::take_buffer_error() {
-        Some(exc) => {
-            let st = state(slf);
-            if st.conn_lost.get() > 0 {
-                st.conn_lost.set(st.conn_lost.get() + 1);
-                return Ok(());
-            }
-            fatal_error(slf, exc, c"Fatal write error on socket transport")
-        }
-        None => Err(Raised),
-    }
-}
-
-fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
-    let chunk = match chunk_of(data, true) {
-        Ok(chunk) => chunk,
-        Err(Raised) => return unsendable(slf),
-    };
-    let st = state(slf);
-    if st.eof.get() {
-        return Err(runtime_error(c"Cannot call write() after write_eof()"));
-    }
-    if !st.empty_waiter.get().is_null() {
-        return Err(runtime_error(c"unable to write; sendfile is in progress"));
-    }
-    if chunk.as_ref().is_empty() {
-        return Ok(());
-    }
-    if st.conn_lost.get() > 0 {
-        if st.conn_lost.get() >= kit::LOG_THRESHOLD_FOR_CONNLOST_WRITES {
-            call_support(&names::S_WRITE_AFTER_LOST, &[])?;
-        }
-        st.conn_lost.set(st.conn_lost.get() + 1);
-        return Ok(());
-    }
-    let mut sent = 0;
-    if st.queue.borrow().is_empty() {
-        match sys::send(owned_fd(slf), chunk.as_ref()) {
-            Ok(n) if n == chunk.as_ref().len() => return Ok(()),
-            Ok(n) => sent = n,
-            Err(e) if sys::would_block(&e) => {}
-            Err(e) => return fatal_os_error(slf, &e, c"Fatal write error on socket transport"),
-        }
-        start_writing(slf)?;
-    }
-    st.queue.borrow_mut().push(chunk, sent);
-    kit::flow_control::maybe_pause_protocol::<TransportState>(slf)
-}
-
-fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    if st.eof.get() {
-        return Err(runtime_error(c"Cannot call writelines() after write_eof()"));
-    }
-    if !st.empty_waiter.get().is_null() {
-        return Err(runtime_error(
-            c"unable to writelines; sendfile is in progress",
-        ));
-    }
-    // 3.12+ returns at once for anything falsy (`if not list_of_data`).
-    #[cfg(Py_3_12)]
-    // SAFETY: list is live; PyObject_IsTrue sets an error on failure.
-    match unsafe { PyObject_IsTrue(list) } {
-        -1 => return Err(Raised),
-        0 => return Ok(()),
-        _ => {}
-    }
-    // SAFETY: list is live; the iterator and items are owned.
-    let chunks = unsafe {
-        let iter = Owned::from_new(PyObject_GetIter(list))?;
-        let mut chunks = Vec::new();
-        loop {
-            let item = PyIter_Next(iter.as_ptr());
-            if item.is_null() {
-                if !PyErr_Occurred().is_null() {
-                    return Err(Raised);
-                }
-                break;
-            }
-            let item = Owned::from_new(item)?;
-            match chunk_of(item.as_ptr(), false) {
-                Ok(chunk) => chunks.push(chunk),
-                Err(Raised) => return unsendable(slf),
-            }
-        }
-        chunks
-    };
-    if chunks.is_empty() {
-        return Ok(());
-    }
-    if st.conn_lost.get() > 0 {
-        return Ok(());
-    }
-    {
-        let mut queue = st.queue.borrow_mut();
-        for chunk in chunks {
-            queue.push(chunk, 0);
-        }
-    }
-    flush(slf)?;
-    if !st.queue.borrow().is_empty() && state(slf).conn_lost.get() == 0 {
-        start_writing(slf)?;
-    }
-    kit::flow_control::maybe_pause_protocol::<TransportState>(slf)
-}
-
-/// Sends what is queued (one gathered write), as asyncio's `_write_sendmsg`.
-fn flush(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    let fd = owned_fd(slf);
-    let result = st.queue.borrow_mut().send_to(fd);
-    match result {
-        Err(e) if sys::would_block(&e) => Ok(()),
-        Err(e) => {
-            stop_writing(slf);
-            st.queue.borrow_mut().clear();
-            fatal_os_error(slf, &e, c"Fatal write error on socket transport")?;
-            settle_empty_waiter(slf, Some(&e))
-        }
-        Ok(_) => {
-            kit::flow_control::maybe_resume_protocol::<TransportState>(slf)?;
-            if !st.queue.borrow().is_empty() {
-                return Ok(());
-            }
-            stop_writing(slf);
-            settle_empty_waiter(slf, None)?;
-            if core(slf).closing.get() {
-                connection_lost(slf, null_mut())
-            } else if st.eof.get() {
-                sys::shutdown_write(owned_fd(slf)).map_err(|e| raise_io(&e))
-            } else {
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Resolves a sendfile's empty waiter: the buffer drained, or the write failed.
-fn settle_empty_waiter(slf: *mut PyObject, error: Option<&io::Error>) -> PyResult<()> {
-    let waiter = state(slf).empty_waiter.get();
-    if waiter.is_null() {
-        return Ok(());
-    }
-    // SAFETY: waiter is live; method names are C strings; results owned.
-    unsafe {
-        let waiter = Owned::from_borrowed(waiter);
-        match error {
-            Some(e) => {
-                let exc = raised::io_exception(e).unwrap_or_else(Owned::none);
-                Owned::from_new(PyObject_CallMethodOneArg(
-                    waiter.as_ptr(),
-                    names::S_SET_EXCEPTION.get(),
-                    exc.as_ptr(),
-                ))?;
-            }
-            None => {
-                Owned::from_new(PyObject_CallMethodOneArg(
-                    waiter.as_ptr(),
-                    names::S_SET_RESULT.get(),
-                    Py_None(),
-                ))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 // --- closing -----------------------------------------------------------------
