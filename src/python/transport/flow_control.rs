@@ -13,7 +13,7 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::transport::protocol::call_protocol;
 use crate::python::transport::report::str_object;
-use crate::python::transport::{state, Kind};
+use crate::python::transport::{state, TransportKind};
 
 /// asyncio's `_FlowControlMixin` state; `T` is how the type counts its
 /// buffer.
@@ -326,7 +326,7 @@ pub fn water_marks_usize(high: &Owned, low: &Owned) -> PyResult<(usize, usize)> 
 }
 
 /// A transport with a write buffer under asyncio's flow control.
-pub trait Buffered: Kind {
+pub trait Buffered: TransportKind {
     /// How the type counts its buffer.
     type Size: Copy + PartialOrd + PyInt;
     fn flow(&self) -> &FlowControl<Self::Size>;

@@ -19,27 +19,27 @@ use crate::python::transport::protocol::{
 };
 use crate::python::transport::registration::{register, unregister};
 use crate::python::transport::report::{debug_log, report_pipe_fatal};
-use crate::python::transport::{core, replace_protocol, slots, Kind, PipeKind};
+use crate::python::transport::{io_state, refs, replace_protocol, PipeKind, TransportKind};
 
 fn is_reading(slf: *mut PyObject) -> bool {
-    let c = core(slf);
+    let c = io_state(slf);
     !c.paused.get() && !c.closing.get()
 }
 
 noargs!(m_is_reading, |slf| Ok(bool_object(is_reading(slf))));
 
-noargs!(m_pause_reading<S: Kind>, |slf| {
+noargs!(m_pause_reading<S: TransportKind>, |slf| {
     if !is_reading(slf) {
         return Ok(Owned::none());
     }
-    core(slf).paused.set(true);
+    io_state(slf).paused.set(true);
     unregister(slf, Direction::Read);
     debug_log(slf, &names::S_DEBUG_LOG, c"%r pauses reading")?;
     Ok(Owned::none())
 });
 
-noargs!(m_resume_reading<S: Kind>, |slf| {
-    let c = core(slf);
+noargs!(m_resume_reading<S: TransportKind>, |slf| {
+    let c = io_state(slf);
     if c.closing.get() || !c.paused.get() {
         return Ok(Owned::none());
     }
@@ -50,7 +50,7 @@ noargs!(m_resume_reading<S: Kind>, |slf| {
 });
 
 // Scheduled after connection_made(), which may have paused or closed.
-noargs!(m_start_reading<S: Kind>, |slf| {
+noargs!(m_start_reading<S: TransportKind>, |slf| {
     if is_reading(slf) {
         register(slf, Direction::Read, S::READABLE)?;
     }
@@ -59,7 +59,7 @@ noargs!(m_start_reading<S: Kind>, |slf| {
 
 /// `is_reading`, `pause_reading`, `resume_reading` of a reading transport,
 /// then `_start_reading` (the docs differ by type).
-pub const fn reading_methods<S: Kind>(
+pub const fn reading_methods<S: TransportKind>(
     pause_doc: &'static CStr,
     start_doc: &'static CStr,
 ) -> [PyMethodDef; 4] {
@@ -160,7 +160,7 @@ unsafe fn get_extra_info(
         }
         // SAFETY: extra is the dict given at creation; GetItem borrows.
         unsafe {
-            let extra = (*slots(slf)).extra;
+            let extra = (*refs(slf)).extra;
             if !extra.is_null() {
                 let found = PyDict_GetItemWithError(extra, name);
                 if !found.is_null() {
@@ -175,7 +175,7 @@ unsafe fn get_extra_info(
     })
 }
 
-unsafe extern "C" fn m_get_extra_info<S: Kind>(
+unsafe extern "C" fn m_get_extra_info<S: TransportKind>(
     slf: *mut PyObject,
     argv: *const *mut PyObject,
     nargsf: Py_ssize_t,
@@ -190,15 +190,20 @@ onearg!(m_set_protocol, |slf, protocol| {
     Ok(Owned::none())
 });
 noargs!(m_get_protocol, |slf| Ok(protocol(slf)));
-noargs!(m_is_closing, |slf| Ok(bool_object(core(slf).closing.get())));
+noargs!(m_is_closing, |slf| Ok(bool_object(
+    io_state(slf).closing.get()
+)));
 
 /// A pipe transport's `_call_connection_lost(exc)`: tell the protocol,
 /// then (in any case) close the pipe and let go of the protocol and the loop.
-pub fn pipe_connection_lost<S: Kind>(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+pub fn pipe_connection_lost<S: TransportKind>(
+    slf: *mut PyObject,
+    exc: *mut PyObject,
+) -> PyResult<()> {
     lose_connection(slf, exc, true, || release::<S>(slf))
 }
 
-unsafe extern "C" fn m_pipe_call_connection_lost<S: Kind>(
+unsafe extern "C" fn m_pipe_call_connection_lost<S: TransportKind>(
     slf: *mut PyObject,
     exc: *mut PyObject,
 ) -> *mut PyObject {
@@ -209,7 +214,7 @@ unsafe extern "C" fn m_pipe_call_connection_lost<S: Kind>(
 pub const GET_EXTRA_INFO_DOC: &CStr = c"get_extra_info(name, default=None).";
 
 /// `get_extra_info` and `get_protocol` of the socket transports.
-pub const fn socket_methods<S: Kind>() -> [PyMethodDef; 2] {
+pub const fn socket_methods<S: TransportKind>() -> [PyMethodDef; 2] {
     [
         kw_def(c"get_extra_info", m_get_extra_info::<S>, GET_EXTRA_INFO_DOC),
         noargs_def(c"get_protocol", m_get_protocol, c"The current protocol."),
@@ -249,7 +254,7 @@ pub const fn socket_closing_methods<S: SocketKind>() -> [PyMethodDef; 5] {
 }
 
 /// The methods both pipe transports have, by name.
-pub const fn pipe_methods<S: Kind>() -> [PyMethodDef; 5] {
+pub const fn pipe_methods<S: TransportKind>() -> [PyMethodDef; 5] {
     [
         kw_def(c"get_extra_info", m_get_extra_info::<S>, GET_EXTRA_INFO_DOC),
         onearg_def(c"set_protocol", m_set_protocol, c"Replace the protocol."),
@@ -271,7 +276,7 @@ macro_rules! slot_getter {
     ($name:ident, $field:ident) => {
         pub unsafe extern "C" fn $name(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
             // SAFETY: slf is live; the slot is null or a live reference.
-            ffi_edge(|| Ok(Owned::from_ptr_or_none(unsafe { (*slots(slf)).$field })))
+            ffi_edge(|| Ok(Owned::from_ptr_or_none(unsafe { (*refs(slf)).$field })))
         }
     };
 }
@@ -283,7 +288,7 @@ slot_getter!(get_extra, extra);
 
 pub unsafe extern "C" fn get_fileno(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(core(slf).fd.get() as _)) })
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(io_state(slf).fd.get() as _)) })
 }
 
 /// `transport._pipe = obj` on a pipe transport, as asyncio's own tests do
@@ -312,10 +317,10 @@ pub unsafe extern "C" fn set_pipe(
         let new = if value == Py_None() {
             null_mut()
         } else {
-            core(slf).fd_owner.set(FdOwner::of(value));
+            io_state(slf).fd_owner.set(FdOwner::of(value));
             Owned::from_borrowed(value).into_ptr()
         };
-        let old = std::mem::replace(&mut (*slots(slf)).io, new);
+        let old = std::mem::replace(&mut (*refs(slf)).io, new);
         if !old.is_null() {
             Py_DECREF(old);
         }
@@ -324,9 +329,9 @@ pub unsafe extern "C" fn set_pipe(
 }
 
 pub unsafe extern "C" fn get_closing(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(core(slf).closing.get())))
+    ffi_edge(|| Ok(bool_object(io_state(slf).closing.get())))
 }
 
 pub unsafe extern "C" fn get_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(core(slf).paused.get())))
+    ffi_edge(|| Ok(bool_object(io_state(slf).paused.get())))
 }

@@ -42,7 +42,7 @@ pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 
 /// The object references every transport holds.
 #[repr(C)]
-pub struct Slots {
+pub struct ObjectRefs {
     pub dict: *mut PyObject,
     pub weakreflist: *mut PyObject,
     /// The loop (null once the connection is lost, as asyncio's `_loop`).
@@ -74,7 +74,7 @@ pub struct Slots {
 /// Plain state every transport has; all-zero is a valid value, so it lives
 /// inline in the (zeroed) object.
 #[repr(C)]
-pub struct Core {
+pub struct IoState {
     pub fd: Cell<RawFd>,
     /// How to ask the socket or pipe object whether it still holds `fd`.
     pub fd_owner: Cell<FdOwner>,
@@ -92,13 +92,13 @@ pub struct Core {
 #[repr(C)]
 pub struct TransportObject<S> {
     ob_base: PyObject,
-    pub slots: Slots,
-    pub core: Core,
+    pub refs: ObjectRefs,
+    pub io_state: IoState,
     pub state: *mut S,
 }
 
 /// What a transport type adds to the shared machinery.
-pub trait Kind: Sized + 'static {
+pub trait TransportKind: Sized + 'static {
     /// How the engine runs this type's readable events.
     const READABLE: &'static NativeCallback;
     /// Socket transports: the loop keeps their fds until they are closed.
@@ -119,16 +119,16 @@ fn common(slf: *mut PyObject) -> *mut TransportObject<()> {
 }
 
 #[inline]
-pub fn slots(slf: *mut PyObject) -> *mut Slots {
+pub fn refs(slf: *mut PyObject) -> *mut ObjectRefs {
     // SAFETY: slf is a live transport; this only computes a field address.
-    unsafe { &raw mut (*common(slf)).slots }
+    unsafe { &raw mut (*common(slf)).refs }
 }
 
 #[inline]
-pub fn core<'a>(slf: *mut PyObject) -> &'a Core {
-    // SAFETY: slf is a live transport; Core is all Cells, so a shared
+pub fn io_state<'a>(slf: *mut PyObject) -> &'a IoState {
+    // SAFETY: slf is a live transport; IoState is all Cells, so a shared
     // reference is enough for every access.
-    unsafe { &(*common(slf)).core }
+    unsafe { &(*common(slf)).io_state }
 }
 
 /// The concrete state of a transport of type `S` (set by its `tp_new`).
@@ -148,7 +148,7 @@ pub unsafe fn state<'a, S>(slf: *mut PyObject) -> &'a S {
 /// run Python code: call this before borrowing the transport's state.
 #[inline]
 pub fn owned_fd(slf: *mut PyObject) -> RawFd {
-    let c = core(slf);
+    let c = io_state(slf);
     c.fd_owner.get().checked(io_object(slf), c.fd.get())
 }
 
@@ -156,7 +156,7 @@ pub fn owned_fd(slf: *mut PyObject) -> RawFd {
 #[inline]
 pub fn io_object(slf: *mut PyObject) -> *mut PyObject {
     // SAFETY: slf is live.
-    unsafe { (*slots(slf)).io }
+    unsafe { (*refs(slf)).io }
 }
 
 /// An owned object reference kept in a transport's state (null: none).
@@ -235,7 +235,7 @@ pub fn is_loop(obj: *mut PyObject) -> bool {
 
 /// Allocates a transport of type `tp` on `fd`, holding `lp`, `io`, `extra`
 /// and `state`; the caller sets the protocol.
-pub fn alloc<S: Kind>(
+pub fn alloc<S: TransportKind>(
     tp: *mut PyTypeObject,
     lp: *mut PyObject,
     io: *mut PyObject,
@@ -250,9 +250,9 @@ pub fn alloc<S: Kind>(
         let obj = Owned::from_new(alloc(tp, 0))?;
         let o = obj.as_ptr().cast::<TransportObject<S>>();
         (*o).state = Box::into_raw(Box::new(state));
-        (*o).core.fd.set(fd);
-        (*o).core.fd_owner.set(FdOwner::of(io));
-        let s = &mut (*o).slots;
+        (*o).io_state.fd.set(fd);
+        (*o).io_state.fd_owner.set(FdOwner::of(io));
+        let s = &mut (*o).refs;
         s.loop_ = Owned::from_borrowed(lp).into_ptr();
         s.io = Owned::from_borrowed(io).into_ptr();
         s.extra = Owned::from_borrowed(extra).into_ptr();
@@ -264,7 +264,7 @@ pub fn alloc<S: Kind>(
 }
 
 /// What the pipe transports' shared code needs from each.
-pub trait PipeKind: Kind {
+pub trait PipeKind: TransportKind {
     /// The type's name in `tp_new` errors.
     const NAME: &'static str;
     /// `_fatal_error` logs any OSError in debug mode only (the write side),
@@ -309,7 +309,7 @@ pub unsafe extern "C" fn pipe_tp_new<S: PipeKind>(
 pub fn replace_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
     // SAFETY: slf is live; protocol is live.
     unsafe {
-        let s = slots(slf);
+        let s = refs(slf);
         let old = (*s).protocol;
         (*s).protocol = Owned::from_borrowed(protocol).into_ptr();
         Py_XDECREF(old);

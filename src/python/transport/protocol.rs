@@ -12,12 +12,12 @@ use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise, PyResult};
 use crate::python::transport::flow_control::Buffered;
 use crate::python::transport::registration::{loop_of, loop_owned, unregister};
-use crate::python::transport::{core, slots, state, Kind};
+use crate::python::transport::{io_state, refs, state, TransportKind};
 
 /// The current protocol (it may change during any call into Python).
 pub fn protocol(slf: *mut PyObject) -> Owned {
     // SAFETY: slf is live; the slot is null or a live protocol.
-    Owned::from_ptr_or_none(unsafe { (*slots(slf)).protocol })
+    Owned::from_ptr_or_none(unsafe { (*refs(slf)).protocol })
 }
 
 /// `protocol.<name>(*args)` on the current protocol.
@@ -52,7 +52,7 @@ pub fn schedule_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyRes
     // SAFETY: slf is live; the bound method is a new reference; None is immortal.
     unsafe {
         let method = Owned::from_new(PyObject_GetAttr(slf, names::S_CALL_CONNECTION_LOST.get()))?;
-        let context = (*slots(slf)).connection_context;
+        let context = (*refs(slf)).connection_context;
         if context.is_null() {
             return call_soon(slf, method.as_ptr(), &[none_if_null(exc)]);
         }
@@ -78,7 +78,7 @@ pub fn set_connection_context(slf: *mut PyObject, context: *mut PyObject) -> PyR
         if PyContext_CheckExact(context) == 0 {
             return Err(raise(PyExc_TypeError, "a contextvars.Context is required"));
         }
-        let slot = &raw mut (*slots(slf)).connection_context;
+        let slot = &raw mut (*refs(slf)).connection_context;
         clear_slot(slot);
         *slot = Owned::from_borrowed(context).into_ptr();
     }
@@ -134,10 +134,10 @@ pub fn lose_connection(
 
 /// Stops watching, closes the socket or pipe object and lets go of the
 /// protocol and the loop.
-pub fn release<S: Kind>(slf: *mut PyObject) -> PyResult<()> {
+pub fn release<S: TransportKind>(slf: *mut PyObject) -> PyResult<()> {
     unregister(slf, Direction::Read);
     unregister(slf, Direction::Write);
-    let s = slots(slf);
+    let s = refs(slf);
     // SAFETY: slf is live; each slot is null or owned; io.close() is a
     // plain method call on a live object.
     unsafe {
@@ -149,7 +149,7 @@ pub fn release<S: Kind>(slf: *mut PyObject) -> PyResult<()> {
             clear_slot(&raw mut (*s).io);
             if S::TRACKS_FD {
                 if let Some(lp) = loop_of(slf) {
-                    lp.forget_transport_fd(core(slf).fd.get());
+                    lp.forget_transport_fd(io_state(slf).fd.get());
                 }
             }
             Owned::from_new(PyObject_CallMethodNoArgs(io.as_ptr(), names::S_CLOSE.get())).map(drop)
@@ -173,7 +173,7 @@ pub trait SocketKind: Buffered {
 /// asyncio's `_SelectorTransport.close()`: stop reading; lose the
 /// connection now when nothing is left to send.
 pub fn close_socket<S: SocketKind>(slf: *mut PyObject) -> PyResult<()> {
-    let c = core(slf);
+    let c = io_state(slf);
     if c.closing.get() {
         return Ok(());
     }
@@ -200,7 +200,7 @@ pub fn force_close_socket<S: SocketKind>(slf: *mut PyObject, exc: *mut PyObject)
         st.drop_buffer();
         unregister(slf, Direction::Write);
     }
-    let c = core(slf);
+    let c = io_state(slf);
     if !c.closing.get() {
         c.closing.set(true);
         unregister(slf, Direction::Read);

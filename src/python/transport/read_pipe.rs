@@ -21,13 +21,13 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, PyResult};
 use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::read_buffer::{read_bytes, MAX_READ};
-use crate::python::transport::{self as common, core, Kind, PipeKind};
+use crate::python::transport::{self as common, io_state, PipeKind, TransportKind};
 
 /// What only the read side keeps: nothing beyond the common part (its
-/// `paused` flag is `Core::paused`).
+/// `paused` flag is `IoState::paused`).
 struct ReadState;
 
-impl Kind for ReadState {
+impl TransportKind for ReadState {
     const READABLE: &'static NativeCallback = &READABLE;
     const TRACKS_FD: bool = false;
 
@@ -56,7 +56,7 @@ static READABLE: NativeCallback =
 
 /// The pipe is readable (`_read_ready`).
 pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
-    if !core(slf).reading.get() {
+    if !io_state(slf).reading.get() {
         return Ok(());
     }
     common::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
@@ -85,7 +85,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
             .map(drop);
     }
     common::report::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
-    core(slf).closing.set(true);
+    io_state(slf).closing.set(true);
     common::registration::unregister(slf, Direction::Read);
     let proto = common::protocol::protocol(slf);
     // SAFETY: proto is live; a new reference or null.
@@ -101,7 +101,7 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
 
 /// asyncio's `_close(exc)`.
 fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    core(slf).closing.set(true);
+    io_state(slf).closing.set(true);
     common::registration::unregister(slf, Direction::Read);
     common::protocol::schedule_connection_lost(slf, exc)
 }
@@ -111,7 +111,7 @@ noargs!(m_read_ready, |slf| {
     Ok(Owned::none())
 });
 noargs!(m_close, |slf| {
-    if !core(slf).closing.get() {
+    if !io_state(slf).closing.get() {
         close_with(slf, null_mut())?;
     }
     Ok(Owned::none())

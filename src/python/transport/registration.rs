@@ -13,7 +13,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, PyResult, Raised};
-use crate::python::transport::{core, io_object, owned_fd, slots};
+use crate::python::transport::{io_object, io_state, owned_fd, refs};
 
 /// The engine's table for a transport kind's readiness in `interest`:
 /// `run` is the kind's handler, `method` the asyncio method it stands for.
@@ -25,15 +25,15 @@ pub const fn transport_callback(
     match interest {
         Direction::Read => NativeCallback {
             run,
-            wanted: |slf| core(slf).reading.get(),
-            forget: |slf| core(slf).reading.set(false),
+            wanted: |slf| io_state(slf).reading.get(),
+            forget: |slf| io_state(slf).reading.set(false),
             asyncio_method: Some(method),
             debug_handle: |slf| debug_handle(slf, Direction::Read),
         },
         Direction::Write => NativeCallback {
             run,
-            wanted: |slf| core(slf).writing.get(),
-            forget: |slf| core(slf).writing.set(false),
+            wanted: |slf| io_state(slf).writing.get(),
+            forget: |slf| io_state(slf).writing.set(false),
             asyncio_method: Some(method),
             debug_handle: |slf| debug_handle(slf, Direction::Write),
         },
@@ -42,7 +42,7 @@ pub const fn transport_callback(
 
 #[inline]
 fn flag<'a>(slf: *mut PyObject, interest: Direction) -> &'a Cell<bool> {
-    let c = core(slf);
+    let c = io_state(slf);
     match interest {
         Direction::Read => &c.reading,
         Direction::Write => &c.writing,
@@ -56,7 +56,7 @@ pub fn debug_handle(slf: *mut PyObject, interest: Direction) -> *mut PyObject {
 }
 
 fn debug_handle_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
-    let s = slots(slf);
+    let s = refs(slf);
     // SAFETY: only computes a field address of a live transport.
     unsafe {
         match interest {
@@ -90,7 +90,7 @@ fn make_debug_handle(
 
 #[inline]
 fn context_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
-    let s = slots(slf);
+    let s = refs(slf);
     // SAFETY: only computes a field address of a live transport.
     unsafe {
         match interest {
@@ -103,14 +103,14 @@ fn context_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
 #[inline]
 pub fn loop_of<'a>(slf: *mut PyObject) -> Option<&'a LoopObject> {
     // SAFETY: slf is live; loop_ is null or a live Loop.
-    let lp = unsafe { (*slots(slf)).loop_ };
+    let lp = unsafe { (*refs(slf)).loop_ };
     (!lp.is_null()).then(|| LoopObject::from_ptr(lp))
 }
 
 /// The loop as an owned reference (it outlives a callback that lets go of it).
 pub fn loop_owned(slf: *mut PyObject) -> Option<Owned> {
     // SAFETY: slf is live; loop_ is null or a live Loop.
-    let lp = unsafe { (*slots(slf)).loop_ };
+    let lp = unsafe { (*refs(slf)).loop_ };
     // SAFETY: lp is live when non-null.
     (!lp.is_null()).then(|| unsafe { Owned::from_borrowed(lp) })
 }
@@ -133,7 +133,7 @@ pub fn register(
     let lp = LoopObject::from_ptr(loop_ref.as_ptr());
     // asyncio's `_add_reader`/`_add_writer` check this first.
     lp.ensure_open()?;
-    let fd = core(slf).fd.get();
+    let fd = io_state(slf).fd.get();
     if !io_object(slf).is_null() && owned_fd(slf) != fd {
         // The object was closed behind our back and the number may name
         // another connection now: never watch it on our behalf. EBADF is
@@ -142,7 +142,7 @@ pub fn register(
     }
     // SAFETY: the slot holds null or an owned Context; the copy is owned.
     let context = unsafe {
-        let shared = (*slots(slf)).connection_context;
+        let shared = (*refs(slf)).connection_context;
         let copy = if shared.is_null() {
             Owned::from_new(PyContext_CopyCurrent())?
         } else {
@@ -190,7 +190,7 @@ pub fn unregister(slf: *mut PyObject, interest: Direction) {
         return;
     }
     if let Some(lp) = loop_of(slf) {
-        let fd = core(slf).fd.get();
+        let fd = io_state(slf).fd.get();
         let removed = {
             let mut engine = lp.engine().borrow_mut();
             engine.remove_watcher(fd, interest)

@@ -11,7 +11,7 @@ use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::PyResult;
 use crate::python::transport::registration::loop_of;
-use crate::python::transport::{core, io_object};
+use crate::python::transport::{io_object, io_state};
 
 /// A new str object holding `text`.
 pub fn str_object(text: &CStr) -> PyResult<Owned> {
@@ -63,7 +63,7 @@ pub fn debug_log(slf: *mut PyObject, level: &names::Cached, message: &CStr) -> P
 
 /// The type's short name and the "closed"/"closing" words of a repr.
 fn repr_head(slf: *mut PyObject) -> Vec<String> {
-    let c = core(slf);
+    let c = io_state(slf);
     // SAFETY: slf is live; tp_name is a C string.
     let full = unsafe { CStr::from_ptr((*Py_TYPE(slf)).tp_name).to_string_lossy() };
     let mut info = vec![full.rsplit('.').next().unwrap_or_default().to_owned()];
@@ -85,7 +85,7 @@ fn repr_object(info: Vec<String>) -> PyResult<Owned> {
 pub fn socket_repr(slf: *mut PyObject, bufsize: impl Display) -> PyResult<Owned> {
     let mut info = repr_head(slf);
     if loop_of(slf).is_some_and(|lp| !lp.is_closed()) {
-        let c = core(slf);
+        let c = io_state(slf);
         let polling = |on: bool| if on { "polling" } else { "idle" };
         info.push(format!("read={}", polling(c.reading.get())));
         info.push(format!(
@@ -104,7 +104,7 @@ pub fn pipe_repr(
     bufsize: Option<usize>,
 ) -> PyResult<Owned> {
     let mut info = repr_head(slf);
-    let fd = core(slf).fd.get();
+    let fd = io_state(slf).fd.get();
     // asyncio asks its selector, which a closed loop no longer has.
     let polling = loop_of(slf).filter(|lp| !lp.is_closed()).map(|lp| {
         let engine = lp.engine().borrow();

@@ -10,14 +10,16 @@ use crate::python::ffi::owned::clear_slot;
 use crate::python::ffi::raised;
 use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::transport::registration::loop_of;
-use crate::python::transport::{core, io_object, slots, Kind, Slots, TransportObject};
+use crate::python::transport::{
+    io_object, io_state, refs, ObjectRefs, TransportKind, TransportObject,
+};
 
-unsafe extern "C" fn traverse<S: Kind>(
+unsafe extern "C" fn traverse<S: TransportKind>(
     slf: *mut PyObject,
     visit: visitproc,
     arg: *mut c_void,
 ) -> c_int {
-    let s = slots(slf);
+    let s = refs(slf);
     // SAFETY: the GC passes a live object; each slot is null or live; the
     // state, when set, is an S.
     unsafe {
@@ -45,8 +47,8 @@ unsafe extern "C" fn traverse<S: Kind>(
     }
 }
 
-unsafe extern "C" fn clear<S: Kind>(slf: *mut PyObject) -> c_int {
-    let s = slots(slf);
+unsafe extern "C" fn clear<S: TransportKind>(slf: *mut PyObject) -> c_int {
+    let s = refs(slf);
     // SAFETY: each slot is null or owned; clear_slot nulls it first; the
     // state, when set, is an S.
     unsafe {
@@ -70,7 +72,7 @@ unsafe extern "C" fn clear<S: Kind>(slf: *mut PyObject) -> c_int {
 
 /// `__del__`: an unclosed transport warns (ResourceWarning) and closes its
 /// socket or pipe, as asyncio's does.
-unsafe extern "C" fn finalize<S: Kind>(slf: *mut PyObject) {
+unsafe extern "C" fn finalize<S: TransportKind>(slf: *mut PyObject) {
     // SAFETY: called by CPython with the object intact; the pending
     // exception is saved and restored around the Python call.
     unsafe {
@@ -92,7 +94,7 @@ unsafe extern "C" fn finalize<S: Kind>(slf: *mut PyObject) {
     }
 }
 
-unsafe extern "C" fn dealloc<S: Kind>(slf: *mut PyObject) {
+unsafe extern "C" fn dealloc<S: TransportKind>(slf: *mut PyObject) {
     // SAFETY: last reference gone. The finalizer may resurrect the object;
     // then we stop. Otherwise untrack, release the slots and the state.
     unsafe {
@@ -100,13 +102,13 @@ unsafe extern "C" fn dealloc<S: Kind>(slf: *mut PyObject) {
             return;
         }
         PyObject_GC_UnTrack(slf.cast());
-        if !(*slots(slf)).weakreflist.is_null() {
+        if !(*refs(slf)).weakreflist.is_null() {
             PyObject_ClearWeakRefs(slf);
         }
         let o = slf.cast::<TransportObject<S>>();
         if S::TRACKS_FD && !io_object(slf).is_null() && !(*o).state.is_null() {
             if let Some(lp) = loop_of(slf) {
-                lp.forget_transport_fd(core(slf).fd.get());
+                lp.forget_transport_fd(io_state(slf).fd.get());
             }
         }
         clear::<S>(slf);
@@ -121,8 +123,8 @@ unsafe extern "C" fn dealloc<S: Kind>(slf: *mut PyObject) {
 
 /// The slots every transport type with state `S` shares (GC, finalizer,
 /// dealloc, dict and weakrefs); each type's `type_spec()` adds its own.
-pub fn shared_type_spec<S: Kind>() -> TypeSpec {
-    let slots_at = std::mem::offset_of!(TransportObject<S>, slots);
+pub fn shared_type_spec<S: TransportKind>() -> TypeSpec {
+    let slots_at = std::mem::offset_of!(TransportObject<S>, refs);
     TypeSpec {
         basicsize: std::mem::size_of::<TransportObject<S>>(),
         flags: Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
@@ -130,8 +132,8 @@ pub fn shared_type_spec<S: Kind>() -> TypeSpec {
         finalize: Some(finalize::<S>),
         traverse: Some(traverse::<S>),
         clear: Some(clear::<S>),
-        dictoffset: slots_at + std::mem::offset_of!(Slots, dict),
-        weaklistoffset: slots_at + std::mem::offset_of!(Slots, weakreflist),
+        dictoffset: slots_at + std::mem::offset_of!(ObjectRefs, dict),
+        weaklistoffset: slots_at + std::mem::offset_of!(ObjectRefs, weakreflist),
         ..TypeSpec::DEFAULTS
     }
 }

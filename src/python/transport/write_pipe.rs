@@ -26,7 +26,7 @@ use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{self as common, core, Kind, PipeKind};
+use crate::python::transport::{self as common, io_state, PipeKind, TransportKind};
 
 /// What only the write side keeps.
 struct WriteState {
@@ -55,7 +55,7 @@ impl Buffered for WriteState {
     }
 }
 
-impl Kind for WriteState {
+impl TransportKind for WriteState {
     /// The write end turning readable: the reader went away.
     const READABLE: &'static NativeCallback = &PEER_CLOSED;
     const TRACKS_FD: bool = false;
@@ -116,7 +116,7 @@ static PEER_CLOSED: NativeCallback =
 
 /// The pipe is writable (`_write_ready`).
 pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
-    if !core(slf).writing.get() {
+    if !io_state(slf).writing.get() {
         return Ok(());
     }
     common::registration::run_callback(slf, Direction::Write, &names::S_WRITE_READY, || {
@@ -126,7 +126,7 @@ pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
 
 /// The write end turned readable: the reader went away (`_read_ready`).
 pub fn on_peer_closed(slf: *mut PyObject) -> PyResult<()> {
-    if !core(slf).reading.get() {
+    if !io_state(slf).reading.get() {
         return Ok(());
     }
     common::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
@@ -159,7 +159,7 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             }
             common::registration::unregister(slf, Direction::Write);
             common::flow_control::maybe_resume_protocol::<WriteState>(slf)?; // may write again
-            if core(slf).closing.get() {
+            if io_state(slf).closing.get() {
                 common::registration::unregister(slf, Direction::Read);
                 return common::methods::pipe_connection_lost::<WriteState>(slf, null_mut());
             }
@@ -219,7 +219,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
         return Ok(());
     }
     let s = st(slf);
-    if s.conn_lost.get() > 0 || core(slf).closing.get() {
+    if s.conn_lost.get() > 0 || io_state(slf).closing.get() {
         if s.conn_lost.get() >= common::LOG_THRESHOLD_FOR_CONNLOST_WRITES {
             call_support(&names::S_PIPE_WRITE_AFTER_LOST, &[])?;
         }
@@ -255,7 +255,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
 /// asyncio's `_close(exc)`: drop the buffer, stop watching, lose the
 /// connection on the next iteration.
 fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    core(slf).closing.set(true);
+    io_state(slf).closing.set(true);
     if buffered(slf) > 0 {
         common::registration::unregister(slf, Direction::Write);
     }
@@ -266,10 +266,10 @@ fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
 
 /// `write_eof()`: close once the buffer is flushed.
 fn write_eof(slf: *mut PyObject) -> PyResult<()> {
-    if core(slf).closing.get() {
+    if io_state(slf).closing.get() {
         return Ok(());
     }
-    core(slf).closing.set(true);
+    io_state(slf).closing.set(true);
     if buffered(slf) == 0 {
         common::registration::unregister(slf, Direction::Read);
         common::protocol::schedule_connection_lost(slf, null_mut())?;
@@ -301,7 +301,7 @@ noargs!(m_write_eof, |slf| write_eof(slf).map(|_| Owned::none()));
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
 noargs!(m_close, |slf| {
     let open = !common::io_object(slf).is_null();
-    if open && !core(slf).closing.get() {
+    if open && !io_state(slf).closing.get() {
         write_eof(slf)?;
     }
     Ok(Owned::none())

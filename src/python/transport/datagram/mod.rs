@@ -39,7 +39,9 @@ use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::protocol::{call_protocol, SocketKind};
 use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
-use crate::python::transport::{self as kit, address, core, owned_fd, Kind, ObjectSlot};
+use crate::python::transport::{
+    self as kit, address, io_state, owned_fd, ObjectSlot, TransportKind,
+};
 
 /// What `sendto()` adds to the write-buffer size per queued datagram on top
 /// of its length, and what a flushed one takes off. Python 3.13.0 adds 8
@@ -116,7 +118,7 @@ impl SocketKind for DatagramState {
     }
 }
 
-impl Kind for DatagramState {
+impl TransportKind for DatagramState {
     const READABLE: &'static NativeCallback = &READABLE;
     const TRACKS_FD: bool = true;
 
@@ -171,7 +173,7 @@ static WRITABLE: NativeCallback =
 
 /// The socket is readable.
 pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
-    if state(slf).conn_lost.get() > 0 || !core(slf).reading.get() {
+    if state(slf).conn_lost.get() > 0 || !io_state(slf).reading.get() {
         return Ok(());
     }
     kit::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
@@ -181,7 +183,7 @@ pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
 
 /// The socket is writable.
 pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
-    if !core(slf).writing.get() {
+    if !io_state(slf).writing.get() {
         return Ok(());
     }
     kit::registration::run_callback(slf, Direction::Write, &names::S_SENDTO_READY, || {

@@ -13,7 +13,7 @@ use crate::python::transport::datagram::{
     connection_lost, pending_failure, send_failed, start_writing, state, stop_writing,
     DatagramState, Failure, Queued, HEADER_ADDED, HEADER_REMOVED,
 };
-use crate::python::transport::{self as kit, address, core, owned_fd};
+use crate::python::transport::{self as kit, address, io_state, owned_fd};
 
 enum Sent {
     Done,
@@ -241,7 +241,7 @@ pub(super) fn sendto_ready(slf: *mut PyObject) -> PyResult<()> {
     kit::flow_control::maybe_resume_protocol::<DatagramState>(slf)?;
     if st.queue.borrow().is_empty() {
         stop_writing(slf);
-        if core(slf).closing.get() {
+        if io_state(slf).closing.get() {
             return connection_lost(slf, null_mut());
         }
     }

@@ -35,7 +35,7 @@ use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
 use crate::python::transport::registration::in_context;
 use crate::python::transport::report::debug_log;
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{self as kit, core, owned_fd, Kind, ObjectSlot};
+use crate::python::transport::{self as kit, io_state, owned_fd, ObjectSlot, TransportKind};
 
 struct TransportState {
     queue: RefCell<WriteQueue<Chunk>>,
@@ -83,7 +83,7 @@ impl SocketKind for TransportState {
     }
 }
 
-impl Kind for TransportState {
+impl TransportKind for TransportState {
     const READABLE: &'static NativeCallback = &READABLE;
     const TRACKS_FD: bool = true;
 
@@ -124,7 +124,7 @@ static WRITABLE: NativeCallback =
 /// The socket is readable.
 pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
     let st = state(slf);
-    if st.conn_lost.get() > 0 || !core(slf).reading.get() {
+    if st.conn_lost.get() > 0 || !io_state(slf).reading.get() {
         return Ok(());
     }
     in_context(slf, Direction::Read, || {
@@ -138,7 +138,7 @@ pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
 
 /// The socket is writable.
 pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
-    if state(slf).conn_lost.get() > 0 || !core(slf).writing.get() {
+    if state(slf).conn_lost.get() > 0 || !io_state(slf).writing.get() {
         return Ok(());
     }
     in_context(slf, Direction::Write, || flush(slf))
@@ -384,7 +384,7 @@ onearg!(m_writelines, |slf, list| writelines(slf, list)
     .map(|_| Owned::none()));
 noargs!(m_write_eof, |slf| {
     let st = state(slf);
-    if core(slf).closing.get() || st.eof.get() {
+    if io_state(slf).closing.get() || st.eof.get() {
         return Ok(Owned::none());
     }
     st.eof.set(true);

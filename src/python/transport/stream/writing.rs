@@ -15,7 +15,7 @@ use crate::python::transport::stream::{
     TransportState,
 };
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{self as kit, core, owned_fd};
+use crate::python::transport::{self as kit, io_state, owned_fd};
 
 /// The start of asyncio's TypeError message for a `write()` of the wrong type.
 #[cfg(Py_3_14)]
@@ -181,7 +181,7 @@ pub(super) fn flush(slf: *mut PyObject) -> PyResult<()> {
             }
             stop_writing(slf);
             settle_empty_waiter(slf, None)?;
-            if core(slf).closing.get() {
+            if io_state(slf).closing.get() {
                 connection_lost(slf, null_mut())
             } else if st.eof.get() {
                 sys::shutdown_write(owned_fd(slf)).map_err(|e| raise_io(&e))
