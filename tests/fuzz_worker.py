@@ -43,6 +43,8 @@ import tempfile
 import traceback
 
 CALL_TIMEOUT = 0.25  # seconds a coroutine returned by a call may take
+LOW_FDS = 64  # see Env.__init__
+PROGRAM_FDS = 80
 CLOSED_FD = 999  # an fd number nothing opens (fds are allocated lowest first)
 DATA = b"0123456789" * 10  # what peers have sent before the calls run
 
@@ -206,12 +208,23 @@ class Env:
 
     def __init__(self, kind, debug, tmp=None):
         self.kind = kind
+        # Stock asyncio's loop holds other fds than zloop's (epoll and a
+        # self-pipe socketpair; epoll and an eventfd), so the numbers of the
+        # fds made after it differ by one, and a small int used as an fd or
+        # an fd used as an int (signal.SIGUSR1, IntSubclass(5), pipe_w_fd as
+        # a signal number) would name different objects on the two loops.
+        # Every free number below LOW_FDS is /dev/null while the loop is made
+        # (its fds land above), and up to PROGRAM_FDS after: the program's
+        # fds are numbered alike on both.
+        self.padding = []
+        self._pad(LOW_FDS)
         if kind == "zloop":
             import zloop
 
             self.loop = zloop.new_event_loop()
         else:
             self.loop = asyncio.new_event_loop()
+        self._pad(PROGRAM_FDS)
         self.loop.set_debug(debug)
         self.handled = []
         self.loop.set_exception_handler(
@@ -222,6 +235,14 @@ class Env:
         self.cleanup = []  # objects to close at the end
         self.values = {}
         self.targets = {}
+
+    def _pad(self, below):
+        while True:
+            fd = os.open(os.devnull, os.O_RDONLY)
+            if fd >= below:
+                os.close(fd)
+                return
+            self.padding.append(fd)
 
     # -- helpers building values
 
@@ -398,6 +419,9 @@ class Env:
         for name in os.listdir(self.tmp):
             os.unlink(os.path.join(self.tmp, name))
         os.rmdir(self.tmp)
+        for fd in self.padding:
+            os.close(fd)
+        self.padding = []
 
 
 def _released_memoryview(env):

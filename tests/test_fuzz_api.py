@@ -128,6 +128,11 @@ ALLOWED = [
     (lambda call, expected, got: call[1] == "get_context" and expected == "raise:AttributeError"
      and got == "ok" and sys.version_info < (3, 12),
      "Handle.get_context() is new in Python 3.12; zloop's handles have it on 3.11 too"),
+    (lambda call, expected, got: call[1] in ("getaddrinfo", "getnameinfo") and expected == "raise:RuntimeError"
+     and got != "raise:RuntimeError",
+     "zloop answers a numeric getaddrinfo()/getnameinfo() in the coroutine's first step, without "
+     "asyncio's executor round trip (README); on a loop stop() was called on before, asyncio's "
+     "run_until_complete() stops while the executor works: 'Event loop stopped before Future completed.'"),
     (lambda call, expected, got: call[0] == "wpipe" and call[1] == "abort"
      and expected == "raise:AttributeError",
      "asyncio's _UnixWritePipeTransport.abort() a second time, after connection_lost, "
@@ -137,10 +142,18 @@ ALLOWED = [
 # (predicate(program, only_on_asyncio, only_on_zloop), reason): differences
 # in the errors given to the exception handler where asyncio misbehaves.
 ALLOWED_HANDLED = [
-    (lambda program, expected, got: expected == {"IndexError"} and not got
+    (lambda program, expected, got: "IndexError" in expected and expected <= {"IndexError", "AttributeError"}
+     and not got
      and any(c[1] == "writelines" for c in program["calls"]),
      "asyncio's _adjust_leftover_buffer counts a buffer's items (len(memoryview)) against "
-     "the bytes sendmsg() sent, so writelines() of an array('d') runs off its deque: IndexError"),
+     "the bytes sendmsg() sent, so writelines() of an array('d') runs off its deque: IndexError; "
+     "the fatal error then calls connection_lost() of a protocol set_protocol() made a non-protocol: "
+     "AttributeError (zloop, with no fatal error, calls it only at the program's clean-up)"),
+    (lambda program, expected, got: expected == {"AssertionError"} and not got
+     and any(c[0] == "wpipe" and c[1] == "write" for c in program["calls"]),
+     "asyncio's _UnixWritePipeTransport.write() compares os.write()'s byte count with len(data), "
+     "a memoryview's item count: for one of 8-byte items all is written, an empty rest is "
+     "buffered and its writer fails 'assert self._buffer' on every iteration"),
     (lambda program, expected, got: not expected and got == {"NoneType"}
      and any(c[1] in ("create_task", "ensure_future") and "context" in c[3] for c in program["calls"]),
      "a task whose first step failed (context= not a Context: AttributeError, reported on both "
@@ -315,6 +328,13 @@ def difference_from_stock(workers, program):
     if failure:
         return failure
     for index, (call, expected, outcome) in enumerate(zip(program["calls"], ref["outcomes"], got["outcomes"])):
+        if call[1] == "call_at" and outcome == "raise:TypeError":
+            # zloop refuses a `when` that is not a real number at the call;
+            # asyncio keeps the timer and its loop raises TypeError at every
+            # later iteration (BaseEventLoop._run_once compares the heap's
+            # first `_when` with a float), which inside a task is also this
+            # call's outcome: the loops differ from here on.
+            return None
         if expected != outcome:
             if allowed(call, expected, outcome):
                 # Stock asyncio went wrong here: the two loops are in

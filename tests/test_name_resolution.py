@@ -47,6 +47,17 @@ def test_getaddrinfo_answers_what_socket_getaddrinfo_answers(loop, args, kwargs)
     assert run(loop, loop.getaddrinfo(*args, **kwargs)) == expected
 
 
+@pytest.mark.parametrize("host", ["1.2.3.4\x00", "\x00", "::1\x00"], ids=["ipv4_nul", "nul", "ipv6_nul"])
+def test_getaddrinfo_of_a_host_with_a_nul_answers_what_socket_getaddrinfo_answers(loop, host):
+    try:
+        expected = socket.getaddrinfo(host, 80)
+    except OSError as exc:
+        with pytest.raises(type(exc)):
+            run(loop, loop.getaddrinfo(host, 80))
+    else:
+        assert run(loop, loop.getaddrinfo(host, 80)) == expected
+
+
 def test_getaddrinfo_result_is_a_list_of_five_tuples(loop):
     result = run(loop, loop.getaddrinfo("127.0.0.1", 80, type=socket.SOCK_STREAM))
     assert isinstance(result, list)

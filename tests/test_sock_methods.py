@@ -86,6 +86,17 @@ def test_sock_recv_returns_at_most_n_bytes(loop, tcp_pair):
     assert run(loop, main()) == (b"0123", b"456789")
 
 
+class Five:
+    def __index__(self):
+        return 5
+
+
+def test_sock_recv_takes_a_size_with_an_index_method(loop, tcp_pair):
+    a, b = tcp_pair
+    b.sendall(b"0123456789")
+    assert run(loop, loop.sock_recv(a, Five())) == b"01234"
+
+
 def test_sock_recv_returns_empty_bytes_at_eof(loop, tcp_pair):
     a, b = tcp_pair
     b.shutdown(socket.SHUT_WR)

@@ -218,6 +218,29 @@ def test_write_after_write_eof_raises_runtime_error(loop):
     run(loop, main())
 
 
+def _released_view():
+    view = memoryview(b"gone")
+    view.release()
+    return view
+
+
+@pytest.mark.parametrize("make_data", [_released_view, lambda: memoryview(b"abcdefgh")[::2]],
+                         ids=["released_view", "strided_view"])
+def test_write_eof_is_checked_before_the_data_is_looked_at(loop, make_data):
+    async def main():
+        server, tr, client, peer = await tcp_pair(
+            loop, lambda: Recorder(loop, eof_result=True), lambda: Recorder(loop))
+        try:
+            tr.write_eof()
+            with pytest.raises(RuntimeError, match=r"^Cannot call write\(\) after write_eof\(\)$"):
+                tr.write(make_data())
+            assert not tr.is_closing()
+        finally:
+            await close_all(server, tr, peer)
+
+    run(loop, main())
+
+
 def test_write_eof_is_sent_only_after_buffered_data_is_flushed(loop):
     payload = os.urandom(8 * 1024 * 1024)
 

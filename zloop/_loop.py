@@ -84,7 +84,7 @@ def _is_numeric_address(host, port):
     for family, text in ((socket.AF_INET, host), (socket.AF_INET6, host.partition("%")[0])):
         try:
             socket.inet_pton(family, text)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: an embedded NUL
             continue
         return True
     return False

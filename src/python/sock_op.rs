@@ -500,9 +500,12 @@ fn create_future(lp: *mut PyObject) -> PyResult<Owned> {
 /// `Loop._sock_recv_native(sock, n)`: bytes at once, or a future.
 pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> PyResult<Owned> {
     let fd = socket_fd(sock)?;
-    // SAFETY: n is live; PyLong_AsSsize_t sets an error on failure.
+    // SAFETY: n is live; PyNumber_Index and PyLong_AsSsize_t set an error
+    // on failure.
     let size = unsafe {
-        let size = PyLong_AsSsize_t(n);
+        // As `sock.recv(n)` takes it: anything with `__index__`.
+        let index = Owned::from_new(PyNumber_Index(n))?;
+        let size = PyLong_AsSsize_t(index.as_ptr());
         if size == -1 && !PyErr_Occurred().is_null() {
             return Err(Raised);
         }

@@ -23,27 +23,38 @@ const NOT_BYTES_LIKE: &str = "data argument must be a bytes, bytearray, or memor
 #[cfg(not(Py_3_14))]
 const NOT_BYTES_LIKE: &str = "data argument must be a bytes-like object, not ";
 
-/// `data` as a queueable chunk (a reference for bytes, a copy otherwise), or
-/// asyncio's TypeError for anything that is not bytes-like.
-fn chunk_of(data: *mut PyObject, strict_types: bool) -> PyResult<Chunk> {
-    // SAFETY: data is live; buffer views are released before returning.
+/// bytes, bytearray or memoryview: what `write()` takes.
+fn is_bytes_like(data: *mut PyObject) -> bool {
+    // SAFETY: data is live; type checks only.
     unsafe {
-        if PyBytes_Check(data) != 0 {
-            return Ok(Chunk::Bytes(Owned::from_borrowed(data)));
-        }
-        if strict_types && PyByteArray_Check(data) == 0 && PyMemoryView_Check(data) == 0 {
-            let name = Owned::from_new(PyObject_GetAttrString(
-                Py_TYPE(data).cast(),
-                c"__name__".as_ptr(),
-            ))?;
-            let shown = Owned::from_new(PyObject_Repr(name.as_ptr()))?;
-            return Err(raise(
-                PyExc_TypeError,
-                &format!("{NOT_BYTES_LIKE}{}", utf8(shown.as_ptr())?),
-            ));
-        }
-        Chunk::copy_of(data)
+        PyBytes_Check(data) != 0 || PyByteArray_Check(data) != 0 || PyMemoryView_Check(data) != 0
     }
+}
+
+/// asyncio's TypeError for a `write()` of something not bytes-like.
+fn not_bytes_like(data: *mut PyObject) -> PyResult<()> {
+    // SAFETY: data is live; every result is owned.
+    unsafe {
+        let name = Owned::from_new(PyObject_GetAttrString(
+            Py_TYPE(data).cast(),
+            c"__name__".as_ptr(),
+        ))?;
+        let shown = Owned::from_new(PyObject_Repr(name.as_ptr()))?;
+        Err(raise(
+            PyExc_TypeError,
+            &format!("{NOT_BYTES_LIKE}{}", utf8(shown.as_ptr())?),
+        ))
+    }
+}
+
+/// `data` as a queueable chunk: a reference for bytes, a copy otherwise.
+fn chunk_of(data: *mut PyObject) -> PyResult<Chunk> {
+    // SAFETY: data is live.
+    if unsafe { PyBytes_Check(data) } != 0 {
+        // SAFETY: as above; bytes are immutable, so a reference is enough.
+        return Ok(Chunk::Bytes(unsafe { Owned::from_borrowed(data) }));
+    }
+    Chunk::copy_of(data)
 }
 
 pub(super) fn runtime_error(message: &CStr) -> Raised {
@@ -69,10 +80,10 @@ fn unsendable(slf: *mut PyObject) -> PyResult<()> {
 }
 
 pub(super) fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
-    let chunk = match chunk_of(data, true) {
-        Ok(chunk) => chunk,
-        Err(Raised) => return unsendable(slf),
-    };
+    // asyncio's order: the type, write_eof(), sendfile, then the data.
+    if !is_bytes_like(data) {
+        return not_bytes_like(data);
+    }
     let st = state(slf);
     if st.eof.get() {
         return Err(runtime_error(c"Cannot call write() after write_eof()"));
@@ -80,6 +91,10 @@ pub(super) fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     if !st.empty_waiter.get().is_null() {
         return Err(runtime_error(c"unable to write; sendfile is in progress"));
     }
+    let chunk = match chunk_of(data) {
+        Ok(chunk) => chunk,
+        Err(Raised) => return unsendable(slf),
+    };
     if chunk.as_ref().is_empty() {
         return Ok(());
     }
@@ -135,7 +150,7 @@ pub(super) fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()
                 break;
             }
             let item = Owned::from_new(item)?;
-            match chunk_of(item.as_ptr(), false) {
+            match chunk_of(item.as_ptr()) {
                 Ok(chunk) => chunks.push(chunk),
                 Err(Raised) => return unsendable(slf),
             }
