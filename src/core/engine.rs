@@ -548,8 +548,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::test_util::{is_readable as eventfd_readable, pipe};
     use std::cell::Cell;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsRawFd;
     use std::rc::Rc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -682,31 +683,6 @@ mod tests {
 
     fn engine() -> Eng {
         RefCell::new(Engine::new().unwrap())
-    }
-
-    fn owned(fd: RawFd) -> OwnedFd {
-        assert!(fd >= 0, "{}", io::Error::last_os_error());
-        // SAFETY: `fd` was just created by a successful syscall and is owned
-        // by nobody else.
-        unsafe { OwnedFd::from_raw_fd(fd) }
-    }
-
-    fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        assert_eq!(rc, 0);
-        (owned(fds[0]), owned(fds[1]))
-    }
-
-    fn eventfd_readable(fd: RawFd) -> bool {
-        let mut p = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `p` is one valid pollfd for the duration of the call.
-        unsafe { libc::poll(&mut p, 1, 0) == 1 }
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod ready_queue;
 pub mod schedulable;
 pub mod sockaddr;
 pub mod sys;
+#[cfg(test)]
+pub(crate) mod test_util;
 pub mod timer_heap;
 pub mod waker;
 pub mod write_queue;

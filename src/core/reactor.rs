@@ -164,37 +164,8 @@ impl Reactor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{FromRawFd, IntoRawFd};
-
-    fn owned(fd: RawFd) -> OwnedFd {
-        assert!(fd >= 0, "{}", io::Error::last_os_error());
-        // SAFETY: `fd` was just created by a successful syscall and is owned
-        // by nobody else.
-        unsafe { OwnedFd::from_raw_fd(fd) }
-    }
-
-    fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        assert_eq!(rc, 0);
-        (owned(fds[0]), owned(fds[1]))
-    }
-
-    fn socketpair() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        assert_eq!(rc, 0);
-        (owned(fds[0]), owned(fds[1]))
-    }
+    use crate::core::test_util::{owned, pipe, socketpair};
+    use std::os::fd::IntoRawFd;
 
     /// Atomically makes `fd`'s number refer to a new (unlinked) regular
     /// file, closing what it referred to; returns it owned again.

@@ -318,14 +318,8 @@ pub fn timeout_to_ms(timeout: Option<f64>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::test_util::{pipe, socketpair_of};
     use std::os::fd::AsRawFd;
-
-    fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0 as c_int; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).unwrap();
-        (owned(fds[0]), owned(fds[1]))
-    }
 
     #[test]
     fn timeout_conversion() {
@@ -356,6 +350,10 @@ mod tests {
     #[test]
     fn read_write_and_flags() {
         let (r, w) = pipe();
+        set_nonblocking(r.as_raw_fd(), false).unwrap();
+        // SAFETY: F_GETFL takes no pointer argument.
+        let fl = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETFL) };
+        assert_eq!(fl & libc::O_NONBLOCK, 0);
         set_nonblocking(r.as_raw_fd(), true).unwrap();
         // SAFETY: F_GETFL takes no pointer argument.
         let fl = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETFL) };
@@ -427,11 +425,7 @@ mod tests {
 
     #[test]
     fn unix_datagram_from_an_unnamed_socket() {
-        let mut fds = [0 as c_int; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        check(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) })
-            .unwrap();
-        let (a, b) = (owned(fds[0]), owned(fds[1]));
+        let (a, b) = socketpair_of(libc::SOCK_DGRAM);
         assert_eq!(send(b.as_raw_fd(), b"x").unwrap(), 1);
         let mut buf = [0u8; 4];
         let (n, from) = recvfrom(a.as_raw_fd(), &mut buf).unwrap();

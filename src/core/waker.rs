@@ -44,16 +44,10 @@ impl Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::test_util::is_readable;
 
     fn readable(w: &Waker) -> bool {
-        let mut p = libc::pollfd {
-            fd: w.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `p` is one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        n == 1
+        is_readable(w.fd())
     }
 
     #[test]
