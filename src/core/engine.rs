@@ -8,16 +8,13 @@ use std::mem;
 use std::os::fd::RawFd;
 
 use super::dispatcher::Dispatcher;
-use super::event::Event;
-use super::event_buf::EventBuf;
-use super::interest::{Direction, Interest};
+use super::interest::{Direction, Event, Interest};
 use super::io_slot::IoSlot;
 use super::reactor::Reactor;
 use super::ready_queue::ReadyQueue;
 use super::schedulable::Schedulable;
-use super::sys;
+use super::sys::{self, poller, EventBuf, Waker};
 use super::timer_heap::TimerHeap;
-use super::waker::Waker;
 
 /// asyncio's `MAXIMUM_SELECT_TIMEOUT`: the longest single poll, in seconds.
 pub const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
@@ -456,7 +453,7 @@ where
             let epfd = e.reactor.fd();
             let mut buf = mem::replace(&mut e.events, EventBuf::empty());
             drop(guard);
-            let polled = d.block(&mut || sys::epoll_wait(epfd, &mut buf, ms));
+            let polled = d.block(&mut || poller::wait(epfd, &mut buf, ms));
             let mut e = engine.borrow_mut();
             e.events = buf;
             e.sleeping = false;
@@ -887,7 +884,9 @@ mod tests {
         let mut d = Fake::new(&eng);
         run_once(&eng, &mut d).unwrap();
         assert_eq!(d.log, vec![1]);
-        assert!(sys::epoll_ctl(parent_epfd, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32).is_ok());
+        assert!(
+            sys::epoll::ctl(parent_epfd, libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32).is_ok()
+        );
         eng.borrow().wake_always();
         assert!(eventfd_readable(parent_waker));
     }

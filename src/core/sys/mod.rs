@@ -10,8 +10,14 @@
 //! - `socket`: reads, writes, sends and receives on descriptors, and their
 //!   flags;
 //! - the platform's backends, selected by `cfg`: `epoll` (the readiness
-//!   poller) and `eventfd` (the waker) on Linux. A backend for another
-//!   platform (kqueue) is a file beside them with the same items.
+//!   poller, reached as [`poller`]) and `eventfd` (the [`Waker`]) on Linux.
+//!
+//! A backend for another platform (kqueue) is one file beside them that
+//! provides the same items, selected here by `cfg`: a poller module with
+//! `EventBuf`, `create`, `add`, `modify`, `delete` and `wait`
+//! (level-triggered; `wait` does not retry `EINTR`; an event names its fd,
+//! error and hang-up wake both sides), and a `Waker` whose fd, registered
+//! readable, ends a blocking `wait` when woken from any thread.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -24,7 +30,7 @@ mod socket;
 mod time;
 
 #[cfg(target_os = "linux")]
-mod epoll;
+pub mod epoll;
 #[cfg(target_os = "linux")]
 mod eventfd;
 
@@ -34,10 +40,13 @@ compile_error!(
      another platform needs its poller and waker backends beside them"
 );
 
+/// The readiness poller of this platform.
 #[cfg(target_os = "linux")]
-pub use epoll::{epoll_create, epoll_ctl, epoll_wait};
+pub use epoll as poller;
 #[cfg(target_os = "linux")]
-pub use eventfd::eventfd;
+pub use epoll::EventBuf;
+#[cfg(target_os = "linux")]
+pub use eventfd::Waker;
 pub use socket::{
     accept, read, recv, recvfrom, send, send_vectored, sendto, set_cloexec, set_nonblocking,
     shutdown_write, socket_error, would_block, write, write_vectored,
