@@ -167,16 +167,24 @@ impl<T: Schedulable + Clone> Engine<T> {
         }
     }
 
-    fn set_io(&mut self, fd: RawFd, item: T, reader: bool) -> Result<Option<T>, (io::Error, T)> {
+    /// Makes `item` the watcher of `fd` for `direction` (its reader or its
+    /// writer), returning the one it replaces. On a poller error (e.g.
+    /// `EPERM` for a regular file, `EBADF`) nothing changes and `item` comes
+    /// back with the error. The waker's own fd is refused with `EEXIST`.
+    pub fn set_watcher(
+        &mut self,
+        fd: RawFd,
+        direction: Direction,
+        item: T,
+    ) -> Result<Option<T>, (io::Error, T)> {
         self.leave_parent_after_fork();
         if fd == self.waker.fd() {
             return Err((io::Error::from_raw_os_error(libc::EEXIST), item));
         }
         let mut interest = self.slot_interest(fd);
-        let replacing = if reader {
-            mem::replace(&mut interest.readable, true)
-        } else {
-            mem::replace(&mut interest.writable, true)
+        let replacing = match direction {
+            Direction::Read => mem::replace(&mut interest.readable, true),
+            Direction::Write => mem::replace(&mut interest.writable, true),
         };
         // A new owner for a watched fd may mean the number was closed and
         // reused, which silently dropped the kernel's registration of the old
@@ -190,85 +198,26 @@ impl<T: Schedulable + Clone> Engine<T> {
             return Err((e, item));
         }
         let slot = self.slots.entry(fd).or_default();
-        let place = if reader {
-            &mut slot.reader
-        } else {
-            &mut slot.writer
-        };
-        Ok(place.replace(item))
+        Ok(slot.place(direction).replace(item))
     }
 
-    /// Makes `item` the reader of `fd`, returning the one it replaces. On an
-    /// epoll error (e.g. `EPERM` for a regular file, `EBADF`) nothing
-    /// changes and `item` comes back with the error. The waker's own fd is
-    /// refused with `EEXIST`.
-    /// `set_reader` or `set_writer`.
-    pub fn set_watcher(
-        &mut self,
-        fd: RawFd,
-        direction: Direction,
-        item: T,
-    ) -> Result<Option<T>, (io::Error, T)> {
-        self.set_io(fd, item, direction == Direction::Read)
-    }
-
-    /// `remove_reader` or `remove_writer`.
+    /// Removes and returns `fd`'s watcher for `direction`, updating the
+    /// poller.
     pub fn remove_watcher(&mut self, fd: RawFd, direction: Direction) -> Option<T> {
-        match direction {
-            Direction::Read => self.remove_reader(fd),
-            Direction::Write => self.remove_writer(fd),
-        }
+        self.leave_parent_after_fork();
+        let old = self.slots.get_mut(&fd)?.place(direction).take()?;
+        self.sync_interest(fd);
+        Some(old)
     }
 
-    /// `has_reader` or `has_writer`.
+    /// Whether `fd` has a watcher for `direction`.
     pub fn has_watcher(&self, fd: RawFd, direction: Direction) -> bool {
-        match direction {
-            Direction::Read => self.has_reader(fd),
-            Direction::Write => self.has_writer(fd),
-        }
+        self.watcher(fd, direction).is_some()
     }
 
-    pub fn set_reader(&mut self, fd: RawFd, item: T) -> Result<Option<T>, (io::Error, T)> {
-        self.set_io(fd, item, true)
-    }
-
-    /// Like [`set_reader`](Engine::set_reader), for writability.
-    pub fn set_writer(&mut self, fd: RawFd, item: T) -> Result<Option<T>, (io::Error, T)> {
-        self.set_io(fd, item, false)
-    }
-
-    /// Removes and returns `fd`'s reader, updating epoll.
-    pub fn remove_reader(&mut self, fd: RawFd) -> Option<T> {
-        self.leave_parent_after_fork();
-        let old = self.slots.get_mut(&fd)?.reader.take()?;
-        self.sync_interest(fd);
-        Some(old)
-    }
-
-    /// Removes and returns `fd`'s writer, updating epoll.
-    pub fn remove_writer(&mut self, fd: RawFd) -> Option<T> {
-        self.leave_parent_after_fork();
-        let old = self.slots.get_mut(&fd)?.writer.take()?;
-        self.sync_interest(fd);
-        Some(old)
-    }
-
-    pub fn has_reader(&self, fd: RawFd) -> bool {
-        self.reader(fd).is_some()
-    }
-
-    pub fn has_writer(&self, fd: RawFd) -> bool {
-        self.writer(fd).is_some()
-    }
-
-    /// `fd`'s reader, if any.
-    pub fn reader(&self, fd: RawFd) -> Option<&T> {
-        self.slots.get(&fd)?.reader.as_ref()
-    }
-
-    /// `fd`'s writer, if any.
-    pub fn writer(&self, fd: RawFd) -> Option<&T> {
-        self.slots.get(&fd)?.writer.as_ref()
+    /// `fd`'s watcher for `direction`, if any.
+    pub fn watcher(&self, fd: RawFd, direction: Direction) -> Option<&T> {
+        self.slots.get(&fd)?.watcher(direction)
     }
 
     /// The reactor (read-only: registrations go through the slots).
@@ -822,9 +771,13 @@ mod tests {
         let eng = engine();
         let (rd, wr) = pipe();
         let fd = rd.as_raw_fd();
-        assert!(eng.borrow_mut().set_reader(fd, item(1)).unwrap().is_none());
-        assert!(eng.borrow().has_reader(fd));
-        assert!(!eng.borrow().has_writer(fd));
+        assert!(eng
+            .borrow_mut()
+            .set_watcher(fd, Direction::Read, item(1))
+            .unwrap()
+            .is_none());
+        assert!(eng.borrow().has_watcher(fd, Direction::Read));
+        assert!(!eng.borrow().has_watcher(fd, Direction::Write));
         assert_eq!(eng.borrow().reactor().interest(fd), Interest::READABLE);
         sys::write(wr.as_raw_fd(), b"x").unwrap();
         let mut d = Fake::new(&eng);
@@ -834,13 +787,23 @@ mod tests {
         run_once(&eng, &mut d).unwrap();
         assert_eq!(d.log, vec![1, 1]);
         // Replacing returns the old reader.
-        let old = eng.borrow_mut().set_reader(fd, item(2)).unwrap().unwrap();
+        let old = eng
+            .borrow_mut()
+            .set_watcher(fd, Direction::Read, item(2))
+            .unwrap()
+            .unwrap();
         assert_eq!(old.id, 1);
         run_once(&eng, &mut d).unwrap();
         assert_eq!(d.log, vec![1, 1, 2]);
-        let removed = eng.borrow_mut().remove_reader(fd).unwrap();
+        let removed = eng
+            .borrow_mut()
+            .remove_watcher(fd, Direction::Read)
+            .unwrap();
         assert_eq!(removed.id, 2);
-        assert!(eng.borrow_mut().remove_reader(fd).is_none());
+        assert!(eng
+            .borrow_mut()
+            .remove_watcher(fd, Direction::Read)
+            .is_none());
         assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
         assert!(eng.borrow().slots.is_empty());
         eng.borrow_mut().push_ready(item(3));
@@ -853,7 +816,9 @@ mod tests {
         let eng = engine();
         let (rd, wr) = pipe();
         let fd = rd.as_raw_fd();
-        eng.borrow_mut().set_reader(fd, item(1)).unwrap();
+        eng.borrow_mut()
+            .set_watcher(fd, Direction::Read, item(1))
+            .unwrap();
         sys::write(wr.as_raw_fd(), b"x").unwrap();
         let parent_epfd = eng.borrow().reactor().fd();
         let parent_waker = eng.borrow().waker().fd();
@@ -869,7 +834,8 @@ mod tests {
                 // Callbacks run; the inherited reader is let go, not polled.
                 let own = eng.borrow().reactor().fd() != parent_epfd
                     && eng.borrow().waker().fd() != parent_waker;
-                let released = d.discarded == vec![1] && !eng.borrow().has_reader(fd);
+                let released =
+                    d.discarded == vec![1] && !eng.borrow().has_watcher(fd, Direction::Read);
                 drop(eng.borrow_mut().close());
                 d.log == vec![5] && own && released
             }));
@@ -898,16 +864,32 @@ mod tests {
         let (_rd2, wr2) = pipe();
         let fd = wr2.as_raw_fd();
         // A pipe's write end is writable at once.
-        eng.borrow_mut().set_writer(fd, item(1)).unwrap();
-        eng.borrow_mut().set_reader(fd, item(2)).unwrap();
+        eng.borrow_mut()
+            .set_watcher(fd, Direction::Write, item(1))
+            .unwrap();
+        eng.borrow_mut()
+            .set_watcher(fd, Direction::Read, item(2))
+            .unwrap();
         assert_eq!(eng.borrow().reactor().interest(fd), Interest::BOTH);
         let mut d = Fake::new(&eng);
         run_once(&eng, &mut d).unwrap();
         assert_eq!(d.log, vec![1]);
-        assert_eq!(eng.borrow_mut().remove_writer(fd).unwrap().id, 1);
+        assert_eq!(
+            eng.borrow_mut()
+                .remove_watcher(fd, Direction::Write)
+                .unwrap()
+                .id,
+            1
+        );
         assert_eq!(eng.borrow().reactor().interest(fd), Interest::READABLE);
-        assert!(eng.borrow().has_reader(fd));
-        assert_eq!(eng.borrow_mut().remove_reader(fd).unwrap().id, 2);
+        assert!(eng.borrow().has_watcher(fd, Direction::Read));
+        assert_eq!(
+            eng.borrow_mut()
+                .remove_watcher(fd, Direction::Read)
+                .unwrap()
+                .id,
+            2
+        );
         assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
         drop(rd);
     }
@@ -920,13 +902,14 @@ mod tests {
         eng.borrow_mut()
             .set_watcher(fd, Direction::Write, item(1))
             .unwrap();
-        assert!(eng.borrow().has_writer(fd));
+        assert_eq!(eng.borrow().watcher(fd, Direction::Write).unwrap().id, 1);
+        assert!(eng.borrow().watcher(fd, Direction::Read).is_none());
         assert!(eng.borrow().has_watcher(fd, Direction::Write));
         assert!(!eng.borrow().has_watcher(fd, Direction::Read));
         eng.borrow_mut()
             .set_watcher(fd, Direction::Read, item(2))
             .unwrap();
-        assert!(eng.borrow().has_reader(fd));
+        assert!(eng.borrow().has_watcher(fd, Direction::Read));
         let removed = eng.borrow_mut().remove_watcher(fd, Direction::Read);
         assert_eq!(removed.unwrap().id, 2);
         let removed = eng.borrow_mut().remove_watcher(fd, Direction::Write);
@@ -940,7 +923,9 @@ mod tests {
         let (rd, wr) = pipe();
         let fd = rd.as_raw_fd();
         let r = item(1);
-        eng.borrow_mut().set_reader(fd, r.clone()).unwrap();
+        eng.borrow_mut()
+            .set_watcher(fd, Direction::Read, r.clone())
+            .unwrap();
         r.cancelled.set(true);
         sys::write(wr.as_raw_fd(), b"x").unwrap();
         eng.borrow_mut().push_ready(item(2));
@@ -948,7 +933,7 @@ mod tests {
         run_once(&eng, &mut d).unwrap();
         assert_eq!(d.log, vec![2]);
         assert_eq!(d.discarded, vec![1]);
-        assert!(!eng.borrow().has_reader(fd));
+        assert!(!eng.borrow().has_watcher(fd, Direction::Read));
         assert_eq!(eng.borrow().reactor().interest(fd), Interest::NONE);
     }
 
@@ -960,14 +945,17 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let (err, back) = eng
             .borrow_mut()
-            .set_reader(file.as_raw_fd(), item(7))
+            .set_watcher(file.as_raw_fd(), Direction::Read, item(7))
             .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EPERM));
         assert_eq!(back.id, 7);
-        assert!(!eng.borrow().has_reader(file.as_raw_fd()));
+        assert!(!eng.borrow().has_watcher(file.as_raw_fd(), Direction::Read));
         assert!(eng.borrow().slots.is_empty());
         let waker_fd = eng.borrow().waker().fd();
-        let (err, _) = eng.borrow_mut().set_writer(waker_fd, item(8)).unwrap_err();
+        let (err, _) = eng
+            .borrow_mut()
+            .set_watcher(waker_fd, Direction::Write, item(8))
+            .unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
     }
 
@@ -1024,7 +1012,10 @@ mod tests {
         let (r, _w) = pipe();
         eng.borrow_mut().push_ready(item(1));
         eng.borrow_mut().push_timer(1e9, item(2));
-        assert!(eng.borrow_mut().set_reader(r.as_raw_fd(), item(3)).is_ok());
+        assert!(eng
+            .borrow_mut()
+            .set_watcher(r.as_raw_fd(), Direction::Read, item(3))
+            .is_ok());
         let items = eng.borrow_mut().close();
         assert_eq!(items.len(), 3);
         // The OwnedFds are gone (closed); checking the old numbers would race
@@ -1185,8 +1176,10 @@ mod tests {
             let mut e = eng.borrow_mut();
             e.push_ready(item(1));
             e.push_timer(1.0, item(2));
-            e.set_reader(rd.as_raw_fd(), item(3)).unwrap();
-            e.set_writer(wr2.as_raw_fd(), item(4)).unwrap();
+            e.set_watcher(rd.as_raw_fd(), Direction::Read, item(3))
+                .unwrap();
+            e.set_watcher(wr2.as_raw_fd(), Direction::Write, item(4))
+                .unwrap();
         }
         let mut seen = Vec::new();
         eng.borrow().for_each(&mut |i| seen.push(i.id));
