@@ -4,8 +4,8 @@
 //! `interest` (readiness vocabulary), `sockaddr` → `sys` (libc wrappers, and
 //! the platform's poller and waker backends, chosen by `cfg`) → `reactor`
 //! (registrations over the poller), `schedulable` → `timer_heap`,
-//! `ready_queue`, `io_slot`, `write_queue` → `dispatcher` → `engine`
-//! (asyncio's `_run_once`).
+//! `ready_queue`, `write_queue` → `dispatcher` → `engine` (the loop's state,
+//! its fd watchers, and in `engine::run` asyncio's `_run_once`).
 //!
 //! Rule for the whole core: no method ever drops an item (`T`) itself;
 //! whatever is removed is handed back to the caller, who decides when it is
@@ -14,7 +14,6 @@
 pub mod dispatcher;
 pub mod engine;
 pub mod interest;
-pub mod io_slot;
 pub mod reactor;
 pub mod ready_queue;
 pub mod schedulable;
@@ -26,9 +25,8 @@ pub mod timer_heap;
 pub mod write_queue;
 
 pub use dispatcher::Dispatcher;
-pub use engine::{run_forever, run_once, Engine, MAXIMUM_SELECT_TIMEOUT};
+pub use engine::{run_forever, run_once, Engine, IoSlot, MAXIMUM_SELECT_TIMEOUT};
 pub use interest::{Direction, Event, Interest};
-pub use io_slot::IoSlot;
 pub use reactor::Reactor;
 pub use ready_queue::ReadyQueue;
 pub use schedulable::Schedulable;
