@@ -10,6 +10,13 @@
 //! Rule for the whole core: no method ever drops an item (`T`) itself;
 //! whatever is removed is handed back to the caller, who decides when it is
 //! safe to drop it (in the adapter, dropping can run Python code).
+//!
+//! Every `unsafe` block says why it is sound in a `// SAFETY:` comment, and
+//! an `unsafe fn` does its unsafe operations in such blocks too: both are
+//! denied here (the adapter, `src/python`, does not enforce them yet).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod dispatcher;
 pub mod engine;
