@@ -40,14 +40,14 @@ pub struct Engine<T: Schedulable + Clone> {
     stopping: bool,
     sleeping: bool,
     clock_resolution: f64,
-    /// `sys::fork_count()` when the epoll instance and eventfd were made.
+    /// `sys::fork_count()` when the poller instance and the waker were made.
     forks_seen: u64,
     /// Watchers let go of after a fork, for the caller to drop.
     orphans: Vec<T>,
 }
 
 impl<T: Schedulable + Clone> Engine<T> {
-    /// A new engine: epoll instance, eventfd waker registered readable.
+    /// A new engine: a poller instance, the waker registered readable in it.
     pub fn new() -> io::Result<Engine<T>> {
         let mut reactor = Reactor::new()?;
         let waker = Waker::new()?;
@@ -70,11 +70,11 @@ impl<T: Schedulable + Clone> Engine<T> {
         })
     }
 
-    /// In a `fork()` child, the epoll instance and the eventfd are still the
+    /// In a `fork()` child, the poller instance and the waker are still the
     /// parent's: a DEL would unregister the parent's connections, a poll
-    /// would race it for their readiness, and draining the eventfd would eat
-    /// its wake-ups. So the child's engine takes an epoll instance and an
-    /// eventfd of its own, and lets go of every inherited watcher (kept in
+    /// would race it for their readiness, and draining the waker would eat
+    /// its wake-ups. So the child's engine takes a poller instance and a
+    /// waker of its own, and lets go of every inherited watcher (kept in
     /// `orphans` for the caller to drop): the inherited transports, sharing
     /// their sockets with the parent, are never read or flushed here.
     /// Timers and callbacks carry on.
@@ -160,7 +160,7 @@ impl<T: Schedulable + Clone> Engine<T> {
         })
     }
 
-    /// Makes epoll match `fd`'s slot, dropping the slot once empty. If the
+    /// Makes the poller match `fd`'s slot, dropping the slot once empty. If the
     /// kernel refuses (e.g. the fd was closed), `fd` is deregistered.
     fn sync_interest(&mut self, fd: RawFd) {
         let interest = self.slot_interest(fd);
@@ -246,12 +246,12 @@ impl<T: Schedulable + Clone> Engine<T> {
         self.stopping = false;
     }
 
-    /// The loop may be blocked in `epoll_wait` right now.
+    /// The loop may be blocked in a poll right now.
     pub fn is_sleeping(&self) -> bool {
         self.sleeping
     }
 
-    /// Wakes a blocking poll; writes the eventfd only when the loop may be
+    /// Wakes a blocking poll; writes the waker only when the loop may be
     /// sleeping (otherwise it will look at the ready queue before polling),
     /// and only once per sleep: a burst of cross-thread calls costs one write.
     pub fn wake(&mut self) {
@@ -261,7 +261,7 @@ impl<T: Schedulable + Clone> Engine<T> {
         }
     }
 
-    /// Writes the eventfd unconditionally.
+    /// Writes the waker unconditionally.
     pub fn wake_always(&self) {
         self.waker.wake();
     }
@@ -303,7 +303,7 @@ impl<T: Schedulable + Clone> Engine<T> {
     /// Removes every item held (ready, timers, readers, writers) and
     /// deregisters every fd except the waker's.
     /// Releases everything: returns every item held (for the caller to
-    /// drop outside any borrow) and closes the epoll fd and the waker, as
+    /// drop outside any borrow) and closes the poller fd and the waker, as
     /// asyncio's `close()` closes its selector and self-pipe.
     pub fn close(&mut self) -> Vec<T> {
         let items = self.take_all();

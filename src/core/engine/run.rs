@@ -17,7 +17,7 @@ use crate::core::sys::{self, poller, EventBuf};
 /// items that were ready at that point, FIFO.
 ///
 /// No borrow of `engine` is held while calling into `d`, so `d` may
-/// re-enter it. The epoll fd must stay open for the whole call.
+/// re-enter it. The poller fd must stay open for the whole call.
 pub fn run_once<T, D>(engine: &RefCell<Engine<T>>, d: &mut D) -> Result<(), D::Error>
 where
     T: Schedulable + Clone,
