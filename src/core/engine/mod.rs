@@ -300,8 +300,6 @@ impl<T: Schedulable + Clone> Engine<T> {
         }
     }
 
-    /// Removes every item held (ready, timers, readers, writers) and
-    /// deregisters every fd except the waker's.
     /// Releases everything: returns every item held (for the caller to
     /// drop outside any borrow) and closes the poller fd and the waker, as
     /// asyncio's `close()` closes its selector and self-pipe.
@@ -312,6 +310,8 @@ impl<T: Schedulable + Clone> Engine<T> {
         items
     }
 
+    /// Removes every item held (ready, timers, readers, writers) and
+    /// deregisters every fd except the waker's.
     pub fn take_all(&mut self) -> Vec<T> {
         self.leave_parent_after_fork();
         let mut all = mem::take(&mut self.orphans);
