@@ -8,7 +8,7 @@ use std::io;
 pub trait Dispatcher<T> {
     type Error;
 
-    /// Runs `wait` (a blocking epoll_wait that borrows nothing from the
+    /// Runs `wait` (a blocking poll that borrows nothing from the
     /// engine). The adapter releases the GIL around it.
     fn block(&mut self, wait: &mut dyn FnMut() -> io::Result<usize>) -> io::Result<usize>;
 
@@ -16,7 +16,7 @@ pub trait Dispatcher<T> {
     /// with that error (the adapter runs Python signal handlers here).
     fn interrupted(&mut self) -> Result<(), Self::Error>;
 
-    /// epoll_wait failed with something other than EINTR.
+    /// The poll failed with something other than EINTR.
     fn poll_failed(&mut self, err: io::Error) -> Self::Error;
 
     /// Run one ready item. Err ends this iteration; items not yet run stay

@@ -1,4 +1,9 @@
-//! What readiness a registration waits for.
+//! The readiness vocabulary shared by the engine, the reactor and the
+//! poller backends: what a registration waits for ([`Interest`]), which
+//! side of an fd a watcher watches ([`Direction`]), and what a poll reports
+//! ([`Event`]).
+
+use std::os::fd::RawFd;
 
 /// The readiness an fd is registered for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +34,18 @@ impl Interest {
     pub fn is_empty(self) -> bool {
         !self.readable && !self.writable
     }
+}
+
+/// Readiness of one fd, as reported by one poll.
+///
+/// Mapped like Python's `selectors`: an error or hang-up makes it both
+/// readable and writable, so it wakes both sides; the consumer filters by
+/// its own interest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub fd: RawFd,
+    pub readable: bool,
+    pub writable: bool,
 }
 
 /// One side of an fd's readiness: the reader or the writer watching it.

@@ -1,61 +1,52 @@
-//! The readiness reactor: epoll, level-triggered (Linux).
+//! The readiness reactor: level-triggered registrations over the
+//! platform's poller ([`sys::poller`]: epoll on Linux). Owns the map of what
+//! each fd is registered for, which decides when the kernel must be told.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-pub use super::event::Event;
-pub use super::event_buf::EventBuf;
+pub use super::interest::Event;
 use super::interest::Interest;
-use super::sys;
+use super::sys::poller;
+pub use super::sys::EventBuf;
 
-/// An epoll instance plus what each fd is currently registered for.
+/// A poller instance plus what each fd is currently registered for.
 ///
-/// The map mirrors the kernel's registrations exactly, so `epoll_ctl` is only
-/// called when the interest really changes.
+/// The map mirrors the kernel's registrations exactly, so the kernel is only
+/// told when the interest really changes.
 pub struct Reactor {
     /// None once closed.
     epfd: Option<OwnedFd>,
     registered: HashMap<RawFd, Interest>,
-    /// `epoll_ctl` calls made, to check that unchanged interest costs none.
+    /// Poller registration calls made, to check that unchanged interest
+    /// costs none.
     #[cfg(test)]
     ctl_calls: usize,
 }
 
-fn epoll_flags(interest: Interest) -> u32 {
-    let mut flags = 0;
-    if interest.readable {
-        flags |= libc::EPOLLIN as u32;
-    }
-    if interest.writable {
-        flags |= libc::EPOLLOUT as u32;
-    }
-    flags
-}
-
 impl Reactor {
-    /// A new epoll instance (close-on-exec) with nothing registered.
+    /// A new poller instance (close-on-exec) with nothing registered.
     pub fn new() -> io::Result<Reactor> {
         Ok(Reactor {
-            epfd: Some(sys::epoll_create()?),
+            epfd: Some(poller::create()?),
             registered: HashMap::new(),
             #[cfg(test)]
             ctl_calls: 0,
         })
     }
 
-    /// The epoll fd.
-    /// The epoll fd (-1 once closed, so further calls fail with EBADF).
+    /// The poller fd (-1 once closed, so further calls fail with EBADF).
     pub fn fd(&self) -> RawFd {
         self.epfd.as_ref().map_or(-1, AsRawFd::as_raw_fd)
     }
 
-    fn ctl(&mut self, op: libc::c_int, fd: RawFd, interest: Interest) -> io::Result<()> {
+    /// Counts a registration call (tests only).
+    fn count_ctl(&mut self) {
         #[cfg(test)]
         {
             self.ctl_calls += 1;
         }
-        sys::epoll_ctl(self.fd(), op, fd, epoll_flags(interest))
     }
 
     /// Makes `fd`'s registration match `interest`.
@@ -67,9 +58,9 @@ impl Reactor {
     /// as it was and the error is returned (`EPERM` for a regular file,
     /// `EBADF`, ...).
     ///
-    /// A MOD that fails with `ENOENT` (the fd was closed and its number
-    /// reused, which silently dropped the kernel's registration) is retried
-    /// as an ADD.
+    /// A MOD of an fd the kernel no longer has (it was closed and its
+    /// number reused, which silently dropped the kernel's registration) is
+    /// made an ADD by the poller (epoll: on `ENOENT`).
     pub fn set_interest(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
         let current = self.interest(fd);
         if interest == current {
@@ -80,22 +71,20 @@ impl Reactor {
             return Ok(());
         }
         if current.is_empty() {
-            self.ctl(libc::EPOLL_CTL_ADD, fd, interest)?;
+            self.count_ctl();
+            poller::add(self.fd(), fd, interest)?;
             self.registered.insert(fd, interest);
             Ok(())
         } else {
-            self.modify(fd, interest)
+            self.modify(fd, current, interest)
         }
     }
 
-    /// MOD a registered fd, retried as ADD on `ENOENT`.
-    fn modify(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        match self.ctl(libc::EPOLL_CTL_MOD, fd, interest) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                self.ctl(libc::EPOLL_CTL_ADD, fd, interest)?;
-            }
-            other => other?,
-        }
+    /// MOD a registered fd (the poller re-adds it when the kernel no longer
+    /// has it).
+    fn modify(&mut self, fd: RawFd, current: Interest, interest: Interest) -> io::Result<()> {
+        self.count_ctl();
+        poller::modify(self.fd(), fd, current, interest)?;
         self.registered.insert(fd, interest);
         Ok(())
     }
@@ -104,10 +93,11 @@ impl Reactor {
     /// told its interest again (MOD, or ADD when the kernel no longer has
     /// it) even when unchanged: its number may now name another file.
     pub fn renew_interest(&mut self, fd: RawFd, interest: Interest) -> io::Result<()> {
-        if self.interest(fd).is_empty() || interest.is_empty() {
+        let current = self.interest(fd);
+        if current.is_empty() || interest.is_empty() {
             return self.set_interest(fd, interest);
         }
-        self.modify(fd, interest)
+        self.modify(fd, current, interest)
     }
 
     /// What `fd` is registered for (`Interest::NONE` when not registered).
@@ -118,8 +108,9 @@ impl Reactor {
     /// Deregisters `fd` (DEL, errors ignored); no syscall when it is not
     /// registered.
     pub fn forget(&mut self, fd: RawFd) {
-        if self.registered.remove(&fd).is_some() {
-            let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, Interest::NONE);
+        if let Some(current) = self.registered.remove(&fd) {
+            self.count_ctl();
+            let _ = poller::delete(self.fd(), fd, current);
         }
     }
 
@@ -133,68 +124,40 @@ impl Reactor {
         self.registered.is_empty()
     }
 
-    /// The registered fds, in no particular order.
-    /// Closes the epoll fd and forgets every registration.
+    /// Closes the poller fd and forgets every registration.
     pub fn close(&mut self) {
         self.epfd = None;
         self.registered.clear();
     }
 
-    /// In a `fork()` child: lets go of the epoll instance shared with the
+    /// In a `fork()` child: lets go of the poller instance shared with the
     /// parent without touching its registrations (closing our copy of the
     /// fd only drops a reference; a DEL would remove the parent's), and
     /// starts an empty one of our own.
     pub fn replace_after_fork(&mut self) -> io::Result<()> {
-        let own = sys::epoll_create()?;
+        let own = poller::create()?;
         self.registered.clear();
         self.epfd = Some(own);
         Ok(())
     }
 
+    /// The registered fds, in no particular order.
     pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
         self.registered.keys().copied()
     }
 
-    /// `epoll_wait` into `buf`; `EINTR` is returned, not retried.
+    /// Polls into `buf`; `EINTR` is returned, not retried.
     pub fn wait(&self, buf: &mut EventBuf, timeout_ms: i32) -> io::Result<usize> {
-        sys::epoll_wait(self.fd(), buf, timeout_ms)
+        poller::wait(self.fd(), buf, timeout_ms)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{FromRawFd, IntoRawFd};
-
-    fn owned(fd: RawFd) -> OwnedFd {
-        assert!(fd >= 0, "{}", io::Error::last_os_error());
-        // SAFETY: `fd` was just created by a successful syscall and is owned
-        // by nobody else.
-        unsafe { OwnedFd::from_raw_fd(fd) }
-    }
-
-    fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        assert_eq!(rc, 0);
-        (owned(fds[0]), owned(fds[1]))
-    }
-
-    fn socketpair() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        assert_eq!(rc, 0);
-        (owned(fds[0]), owned(fds[1]))
-    }
+    use crate::core::sys;
+    use crate::core::test_util::{owned, pipe, socketpair};
+    use std::os::fd::IntoRawFd;
 
     /// Atomically makes `fd`'s number refer to a new (unlinked) regular
     /// file, closing what it referred to; returns it owned again.
@@ -339,7 +302,7 @@ mod tests {
         assert!(poll(&r).is_empty());
         // The kernel agrees: MOD now says ENOENT.
         let err =
-            sys::epoll_ctl(r.fd(), libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32).unwrap_err();
+            sys::epoll::ctl(r.fd(), libc::EPOLL_CTL_MOD, fd, libc::EPOLLIN as u32).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     }
 

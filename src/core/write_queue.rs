@@ -125,23 +125,8 @@ impl<B: AsRef<[u8]>> WriteQueue<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-    fn socketpair() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: fds points at two c_ints, as socketpair expects.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        assert_eq!(rc, 0);
-        // SAFETY: both fds were just created and are owned by nobody else.
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-    }
+    use crate::core::test_util::{pipe, socketpair};
+    use std::os::fd::{AsRawFd, OwnedFd};
 
     fn read_all(fd: &OwnedFd) -> Vec<u8> {
         let mut out = Vec::new();
@@ -217,14 +202,7 @@ mod tests {
 
     #[test]
     fn write_to_a_pipe_keeps_order_across_chunks() {
-        let mut fds = [0; 2];
-        // SAFETY: fds points at two c_ints, as pipe2 expects.
-        assert_eq!(
-            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK) },
-            0
-        );
-        // SAFETY: both fds were just created and are owned by nobody else.
-        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (r, w) = pipe();
         let mut q = WriteQueue::new();
         q.push(b"abcdef".to_vec(), 3);
         q.push(b"gh".to_vec(), 0);

@@ -520,7 +520,8 @@ unsafe extern "C" fn fd_events(slf: *mut PyObject, fd: *mut PyObject) -> *mut Py
     ffi_edge(|| {
         let fd = args::fileobj_to_fd(fd)?;
         let engine = LoopObject::from_ptr(slf).engine().borrow();
-        let mask = i64::from(engine.has_reader(fd)) | (i64::from(engine.has_writer(fd)) << 1);
+        let mask = i64::from(engine.has_watcher(fd, Direction::Read))
+            | (i64::from(engine.has_watcher(fd, Direction::Write)) << 1);
         // SAFETY: a new int reference or null.
         unsafe { Owned::from_new(PyLong_FromLongLong(mask)) }
     })

@@ -124,7 +124,7 @@ impl LoopObject {
     fn forget_io_object_if_unwatched(&self, fd: RawFd) {
         let watched = {
             let engine = self.engine().borrow();
-            engine.has_reader(fd) || engine.has_writer(fd)
+            engine.has_watcher(fd, Direction::Read) || engine.has_watcher(fd, Direction::Write)
         };
         if !watched {
             let old = self.state().io_objects.borrow_mut().remove(&fd);

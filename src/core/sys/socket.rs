@@ -1,155 +1,13 @@
-//! Thin libc wrappers (Linux).
-//!
-//! Errors are `std::io::Error` built from `errno`, so the errno is preserved
-//! (`raw_os_error()`). `EINTR` is retried everywhere except in
-//! [`epoll_wait`], whose caller must get the chance to run signal handlers.
+//! Reads, writes, sends and receives on descriptors (sockets, pipes), and
+//! the descriptor flags the loop sets.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::os::fd::{OwnedFd, RawFd};
 
 use libc::c_int;
 
-use super::event_buf::EventBuf;
-use super::sockaddr::SockAddr;
-
-const NS_PER_SEC: i64 = 1_000_000_000;
-
-/// `-1` → the current `errno` as an error.
-fn check(ret: c_int) -> io::Result<c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// Calls `f` until it does not fail with `EINTR`.
-fn retry(mut f: impl FnMut() -> c_int) -> io::Result<c_int> {
-    loop {
-        match check(f()) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-/// [`retry`] for the `ssize_t`-returning calls (`read`, `write`).
-fn retry_size(mut f: impl FnMut() -> isize) -> io::Result<usize> {
-    loop {
-        let ret = f();
-        if ret >= 0 {
-            return Ok(ret as usize);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-/// Wraps a descriptor just returned by a successful syscall.
-fn owned(fd: c_int) -> OwnedFd {
-    // SAFETY: `fd` was just returned by a successful syscall that creates a
-    // new descriptor, so it is open and nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn clock(f: unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> c_int) -> libc::timespec {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the
-    // call; CLOCK_MONOTONIC always exists on Linux, so the call cannot fail
-    // (if it somehow did, `ts` stays zeroed, which is still initialised).
-    unsafe { f(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts
-}
-
-static FORKS: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn count_fork_in_child() {
-    // Async-signal-safe: a lone atomic add.
-    FORKS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Starts counting `fork()`s (idempotent): call before making a kernel
-/// object whose sharing with a parent [`fork_count`] should reveal.
-pub fn watch_forks() {
-    static WATCH: Once = Once::new();
-    WATCH.call_once(|| {
-        // SAFETY: registers a handler that only does an atomic add. Failure
-        // (ENOMEM) leaves forks uncounted, which is today's behaviour.
-        unsafe { libc::pthread_atfork(None, None, Some(count_fork_in_child)) };
-    });
-}
-
-/// How many times this process is a `fork()` child of the process that
-/// called [`watch_forks`] (0 in that process). Compared with the count seen
-/// when a kernel object was made, it tells whether that object is shared
-/// with a parent process.
-#[inline]
-pub fn fork_count() -> u64 {
-    FORKS.load(Ordering::Relaxed)
-}
-
-/// CLOCK_MONOTONIC in seconds, computed exactly as CPython's
-/// `time.monotonic()` does (`_PyTime_AsSecondsDouble`), so both agree.
-pub fn monotonic() -> f64 {
-    let ts = clock(libc::clock_gettime);
-    let ns = (ts.tv_sec as i64)
-        .saturating_mul(NS_PER_SEC)
-        .saturating_add(ts.tv_nsec as i64);
-    if ns % NS_PER_SEC == 0 {
-        (ns / NS_PER_SEC) as f64
-    } else {
-        ns as f64 / 1e9
-    }
-}
-
-/// `clock_getres(CLOCK_MONOTONIC)` in seconds, computed like CPython's
-/// `time.get_clock_info('monotonic').resolution`.
-pub fn clock_resolution() -> f64 {
-    let ts = clock(libc::clock_getres);
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-/// A new epoll instance (`EPOLL_CLOEXEC`).
-pub fn epoll_create() -> io::Result<OwnedFd> {
-    // SAFETY: epoll_create1 takes no pointers.
-    retry(|| unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) }).map(owned)
-}
-
-/// `epoll_ctl(epfd, op, fd, {events, data = fd})`.
-pub fn epoll_ctl(epfd: RawFd, op: c_int, fd: RawFd, events: u32) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events,
-        u64: fd as u32 as u64,
-    };
-    // SAFETY: `ev` is a valid epoll_event for the duration of the call (a
-    // non-null pointer is passed even for EPOLL_CTL_DEL, as old kernels want).
-    retry(|| unsafe { libc::epoll_ctl(epfd, op, fd, &mut ev) }).map(drop)
-}
-
-/// Waits for events into `buf`, returning how many were stored.
-///
-/// Does NOT retry `EINTR`: it comes back as `ErrorKind::Interrupted`.
-pub fn epoll_wait(epfd: RawFd, buf: &mut EventBuf, timeout_ms: i32) -> io::Result<usize> {
-    let max = buf.capacity().min(c_int::MAX as usize) as c_int;
-    // SAFETY: `buf.as_mut_ptr()` points to `buf.capacity()` (>= `max`)
-    // initialised, writable epoll_event slots that stay alive and unaliased
-    // for the duration of the call.
-    let n = unsafe { libc::epoll_wait(epfd, buf.as_mut_ptr(), max, timeout_ms) };
-    check(n).map(|n| n as usize)
-}
-
-/// A new eventfd (counter 0, `EFD_NONBLOCK | EFD_CLOEXEC`).
-pub fn eventfd() -> io::Result<OwnedFd> {
-    // SAFETY: eventfd takes no pointers.
-    retry(|| unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) }).map(owned)
-}
+use super::{owned, retry, retry_size};
+use crate::core::sockaddr::SockAddr;
 
 /// `read(2)` into `buf`.
 pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
@@ -302,60 +160,21 @@ pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// A poll timeout in seconds → milliseconds for `epoll_wait`.
-///
-/// `None` → `-1` (block); otherwise `ceil(seconds * 1000)` clamped to
-/// `[0, i32::MAX]`, so a wait never ends early (a positive sub-millisecond
-/// timeout becomes 1 ms). NaN → 0.
-pub fn timeout_to_ms(timeout: Option<f64>) -> i32 {
-    match timeout {
-        None => -1,
-        // `as` saturates and maps NaN to 0.
-        Some(t) => (t * 1000.0).ceil().clamp(0.0, i32::MAX as f64) as i32,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::sockaddr::UnixName;
+    use crate::core::sys::check;
+    use crate::core::test_util::{pipe, socketpair_of};
     use std::os::fd::AsRawFd;
-
-    fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0 as c_int; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).unwrap();
-        (owned(fds[0]), owned(fds[1]))
-    }
-
-    #[test]
-    fn timeout_conversion() {
-        assert_eq!(timeout_to_ms(None), -1);
-        assert_eq!(timeout_to_ms(Some(0.0)), 0);
-        assert_eq!(timeout_to_ms(Some(-3.0)), 0);
-        assert_eq!(timeout_to_ms(Some(1e-9)), 1);
-        assert_eq!(timeout_to_ms(Some(0.0004)), 1);
-        assert_eq!(timeout_to_ms(Some(0.001)), 1);
-        assert_eq!(timeout_to_ms(Some(0.0011)), 2);
-        assert_eq!(timeout_to_ms(Some(1.5)), 1500);
-        assert_eq!(timeout_to_ms(Some(86400.0)), 86_400_000);
-        assert_eq!(timeout_to_ms(Some(1e12)), i32::MAX);
-        assert_eq!(timeout_to_ms(Some(f64::INFINITY)), i32::MAX);
-        assert_eq!(timeout_to_ms(Some(f64::NEG_INFINITY)), 0);
-        assert_eq!(timeout_to_ms(Some(f64::NAN)), 0);
-    }
-
-    #[test]
-    fn clock_is_monotonic_and_resolution_sane() {
-        let a = monotonic();
-        let b = monotonic();
-        assert!(b >= a);
-        let res = clock_resolution();
-        assert!(res > 0.0 && res < 0.1, "{res}");
-    }
 
     #[test]
     fn read_write_and_flags() {
         let (r, w) = pipe();
+        set_nonblocking(r.as_raw_fd(), false).unwrap();
+        // SAFETY: F_GETFL takes no pointer argument.
+        let fl = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETFL) };
+        assert_eq!(fl & libc::O_NONBLOCK, 0);
         set_nonblocking(r.as_raw_fd(), true).unwrap();
         // SAFETY: F_GETFL takes no pointer argument.
         let fl = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETFL) };
@@ -385,8 +204,6 @@ mod tests {
     #[test]
     fn errno_is_preserved() {
         let err = write(-1, b"x").unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
-        let err = epoll_ctl(-1, libc::EPOLL_CTL_ADD, 0, libc::EPOLLIN as u32).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     }
 
@@ -427,38 +244,14 @@ mod tests {
 
     #[test]
     fn unix_datagram_from_an_unnamed_socket() {
-        let mut fds = [0 as c_int; 2];
-        // SAFETY: `fds` is a writable array of two ints.
-        check(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) })
-            .unwrap();
-        let (a, b) = (owned(fds[0]), owned(fds[1]));
+        let (a, b) = socketpair_of(libc::SOCK_DGRAM);
         assert_eq!(send(b.as_raw_fd(), b"x").unwrap(), 1);
         let mut buf = [0u8; 4];
         let (n, from) = recvfrom(a.as_raw_fd(), &mut buf).unwrap();
         assert_eq!(n, 1);
         match from.as_unix() {
             None => assert!(from.is_empty()),
-            Some(name) => assert_eq!(name, super::super::sockaddr::UnixName::Path(b"")),
+            Some(name) => assert_eq!(name, UnixName::Path(b"")),
         }
-    }
-
-    #[test]
-    fn epoll_wait_zero_timeout() {
-        let ep = epoll_create().unwrap();
-        let mut buf = EventBuf::new();
-        assert_eq!(epoll_wait(ep.as_raw_fd(), &mut buf, 0).unwrap(), 0);
-        let (r, w) = pipe();
-        epoll_ctl(
-            ep.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            r.as_raw_fd(),
-            libc::EPOLLIN as u32,
-        )
-        .unwrap();
-        write(w.as_raw_fd(), b"x").unwrap();
-        assert_eq!(epoll_wait(ep.as_raw_fd(), &mut buf, 0).unwrap(), 1);
-        let ev = buf.events(1).next().unwrap();
-        assert_eq!(ev.fd, r.as_raw_fd());
-        assert!(ev.readable && !ev.writable);
     }
 }

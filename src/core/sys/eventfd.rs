@@ -1,9 +1,20 @@
-//! Wakes a loop blocked in `epoll_wait` (eventfd).
+//! The Linux waker: an eventfd that, registered readable in the poller,
+//! ends a blocking poll when written (from any thread).
+//!
+//! The waker backend's item, which a backend for another platform provides
+//! alike: [`Waker`].
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::sys;
+use super::socket::{read, write};
+use super::{owned, retry};
+
+/// A new eventfd (counter 0, `EFD_NONBLOCK | EFD_CLOEXEC`).
+fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers.
+    retry(|| unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) }).map(owned)
+}
 
 /// An eventfd (non-blocking, close-on-exec) registered readable in the
 /// reactor; writing it ends a blocking poll.
@@ -15,7 +26,7 @@ pub struct Waker {
 impl Waker {
     pub fn new() -> io::Result<Waker> {
         Ok(Waker {
-            fd: Some(sys::eventfd()?),
+            fd: Some(eventfd()?),
         })
     }
 
@@ -27,33 +38,28 @@ impl Waker {
     /// Adds 1 to the counter. Errors are ignored: `EAGAIN` means the counter
     /// is full, so the fd is readable already.
     pub fn wake(&self) {
-        let _ = sys::write(self.fd(), &1u64.to_ne_bytes());
+        let _ = write(self.fd(), &1u64.to_ne_bytes());
     }
 
-    /// Resets the counter (reads until `EAGAIN`, or any other error).
+    /// Closes the eventfd; later wakes do nothing.
     pub fn close(&mut self) {
         self.fd = None;
     }
 
+    /// Resets the counter (reads until `EAGAIN`, or any other error).
     pub fn drain(&self) {
         let mut buf = [0u8; 8];
-        while sys::read(self.fd(), &mut buf).is_ok() {}
+        while read(self.fd(), &mut buf).is_ok() {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::test_util::is_readable;
 
     fn readable(w: &Waker) -> bool {
-        let mut p = libc::pollfd {
-            fd: w.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `p` is one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        n == 1
+        is_readable(w.fd())
     }
 
     #[test]
@@ -73,7 +79,7 @@ mod tests {
     fn full_counter_is_ignored() {
         let w = Waker::new().unwrap();
         // The largest value an eventfd counter can hold.
-        sys::write(w.fd(), &(u64::MAX - 1).to_ne_bytes()).unwrap();
+        write(w.fd(), &(u64::MAX - 1).to_ne_bytes()).unwrap();
         w.wake(); // EAGAIN, ignored
         assert!(readable(&w));
         w.drain();
