@@ -13,10 +13,7 @@
 //!
 //! Every `unsafe` block says why it is sound in a `// SAFETY:` comment, and
 //! an `unsafe fn` does its unsafe operations in such blocks too: both are
-//! denied here (the adapter, `src/python`, does not enforce them yet).
-
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
+//! denied for the whole crate (`lib.rs`).
 
 pub mod dispatcher;
 pub mod engine;

@@ -21,7 +21,7 @@ use crate::python::ffi::entry::ffi_edge;
 use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::TypeSpec;
+use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 
 #[repr(C)]
 pub struct AcceptorObject {
@@ -37,7 +37,7 @@ pub struct AcceptorObject {
     backlog: usize,
 }
 
-pub static mut ACCEPTOR_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut ACCEPTOR_TYPE: PyTypeObject = zeroed_type_object();
 
 fn is_resource_error(errno: i32) -> bool {
     matches!(

@@ -23,7 +23,7 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::TypeSpec;
+use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 use crate::python::handle::{HandleRef, HANDLE_TYPE};
 
 #[repr(C)]
@@ -35,7 +35,7 @@ pub struct SignalReaderObject {
     fd: RawFd,
 }
 
-pub static mut SIGNAL_READER_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut SIGNAL_READER_TYPE: PyTypeObject = zeroed_type_object();
 
 fn obj_of(slf: *mut PyObject) -> *mut SignalReaderObject {
     slf.cast()

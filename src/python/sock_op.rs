@@ -24,7 +24,7 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, raise_io, PyResult, Raised};
-use crate::python::ffi::type_spec::TypeSpec;
+use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 use crate::python::transport::read_buffer::recv_bytes;
 
 /// What a `SockOp` does when called.
@@ -67,7 +67,7 @@ pub struct SockOpObject {
     work: *mut RefCell<Work>,
 }
 
-pub static mut SOCK_OP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut SOCK_OP_TYPE: PyTypeObject = zeroed_type_object();
 
 fn new_op(
     lp: *mut PyObject,

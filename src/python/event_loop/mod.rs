@@ -10,6 +10,8 @@ pub mod methods;
 pub mod ready_item;
 
 use pyo3_ffi::*;
+
+use crate::python::ffi::type_spec::zeroed_type_object;
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
@@ -47,7 +49,7 @@ struct LoopState {
     io_objects: RefCell<std::collections::HashMap<RawFd, Owned>>,
 }
 
-pub static mut LOOP_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut LOOP_TYPE: PyTypeObject = zeroed_type_object();
 
 impl LoopObject {
     /// # Invariant

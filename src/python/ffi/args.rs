@@ -14,7 +14,8 @@ use crate::python::ffi::raised::{raise, PyResult, Raised};
 /// `args` points at `nargs` (+ keyword values) live references, as CPython
 /// passes them.
 pub unsafe fn positional<'a>(args: *const *mut PyObject, nargs: Py_ssize_t) -> &'a [*mut PyObject] {
-    let n = PyVectorcall_NARGS(nargs as usize) as usize;
+    // SAFETY: a pure computation on the count CPython passed.
+    let n = unsafe { PyVectorcall_NARGS(nargs as usize) } as usize;
     if n == 0 {
         &[]
     } else {

@@ -7,6 +7,15 @@ use std::ptr::null_mut;
 
 use crate::python::ffi::raised::{PyResult, Raised};
 
+/// The all-zero `PyTypeObject` every native type's static starts as
+/// (`TypeSpec::make` fills it at import).
+pub const fn zeroed_type_object() -> PyTypeObject {
+    // SAFETY: PyTypeObject is a C struct of pointers, integers and optional
+    // function pointers, for all of which zero (null, 0, None) is valid;
+    // CPython itself starts static types from all-zero storage.
+    unsafe { std::mem::zeroed() }
+}
+
 /// One native type, declared in one place: its static `PyTypeObject` and
 /// every slot it fills. `make()` writes them into the zeroed static and
 /// readies it; module init goes over a table of these (`python/mod.rs`).

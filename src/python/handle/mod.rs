@@ -13,7 +13,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, PyResult, Raised};
-use crate::python::ffi::type_spec::TypeSpec;
+use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 
 /// The object layout shared by `Handle` and `TimerHandle`.
 #[repr(C)]
@@ -45,7 +45,7 @@ pub struct HandleObject {
     pub own_context: bool,
 }
 
-pub static mut HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut HANDLE_TYPE: PyTypeObject = zeroed_type_object();
 
 /// An owned reference to a `HandleObject`, as the engine stores it.
 ///
@@ -294,8 +294,8 @@ unsafe fn call_in_context(
     arg0: Option<&Owned>,
     args: Option<&Owned>,
 ) -> PyResult<Owned> {
-    // SAFETY (whole body): every pointer is kept alive by the `Owned`s above;
-    // the GIL is held.
+    // SAFETY: every pointer is kept alive by the `Owned`s above; the GIL is
+    // held (this covers the whole body).
     unsafe {
         if PyContext_CheckExact(context.as_ptr()) == 0 {
             // Not a Context: behave as asyncio, which calls `context.run(...)`.
@@ -416,8 +416,8 @@ unsafe extern "C" fn handle_get_context(slf: *mut PyObject, _: *mut PyObject) ->
 }
 
 unsafe extern "C" fn handle_run(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    // SAFETY: slf is a live handle; the HandleRef takes its own reference.
     ffi_edge(|| {
+        // SAFETY: slf is a live handle; the HandleRef takes its own reference.
         let handle = HandleRef(unsafe { Owned::from_borrowed(slf) });
         handle.run().map(|_| Owned::none())
     })
@@ -435,6 +435,8 @@ unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
     })
 }
 
+/// `getter!(name, |obj| value)`: a getset getter given the handle
+/// (`*mut HandleObject`, live for the duration of the call).
 macro_rules! getter {
     ($name:ident, |$obj:ident| $body:expr) => {
         unsafe extern "C" fn $name(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
@@ -444,24 +446,29 @@ macro_rules! getter {
     };
 }
 
-// SAFETY (getters): `obj` is a live handle for the duration of the call.
-getter!(get_callback, |obj| Ok(Owned::from_ptr_or_none(unsafe {
-    (*obj).callback
-})));
+/// The fields of a handle CPython passed to a getter, for reading.
+#[inline]
+fn fields<'a>(obj: *mut HandleObject) -> &'a HandleObject {
+    // SAFETY: getters get a live handle, which outlives the call; the
+    // reference is only read from while no native code writes the handle.
+    unsafe { &*obj }
+}
+
+getter!(get_callback, |obj| Ok(Owned::from_ptr_or_none(
+    fields(obj).callback
+)));
 getter!(get_args, |obj| args_tuple(obj));
-getter!(get_cancelled, |obj| Ok(bool_object(unsafe {
-    (*obj).cancelled
-})));
-getter!(get_loop, |obj| Ok(Owned::from_ptr_or_none(unsafe {
-    (*obj).loop_
-})));
+getter!(get_cancelled, |obj| Ok(bool_object(fields(obj).cancelled)));
+getter!(get_loop, |obj| Ok(Owned::from_ptr_or_none(
+    fields(obj).loop_
+)));
 getter!(get_context, |obj| Ok(escaping_context(obj)));
 getter!(get_source_traceback, |obj| Ok(Owned::from_ptr_or_none(
-    unsafe { (*obj).source_traceback }
+    fields(obj).source_traceback
 )));
-getter!(get_repr, |obj| Ok(Owned::from_ptr_or_none(unsafe {
-    (*obj).repr
-})));
+getter!(get_repr, |obj| Ok(Owned::from_ptr_or_none(
+    fields(obj).repr
+)));
 
 pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
     let obj = as_handle(slf);

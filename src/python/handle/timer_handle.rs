@@ -8,10 +8,10 @@ use crate::python::ffi::entry::{ffi_edge, noargs_def};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{PyResult, Raised};
-use crate::python::ffi::type_spec::TypeSpec;
+use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 use crate::python::handle::{HandleObject, HANDLE_TYPE};
 
-pub static mut TIMER_HANDLE_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut TIMER_HANDLE_TYPE: PyTypeObject = zeroed_type_object();
 
 fn is_timer(obj: *mut PyObject) -> bool {
     // SAFETY: obj is a live object; type checks only read its type.
@@ -35,11 +35,8 @@ unsafe extern "C" fn get_when(slf: *mut PyObject, _: *mut c_void) -> *mut PyObje
 
 unsafe extern "C" fn get_scheduled(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     // SAFETY: slf is a live TimerHandle.
-    ffi_edge(|| {
-        Ok(bool_object(unsafe {
-            (*slf.cast::<HandleObject>()).scheduled
-        }))
-    })
+    let scheduled = unsafe { (*slf.cast::<HandleObject>()).scheduled };
+    ffi_edge(|| Ok(bool_object(scheduled)))
 }
 
 unsafe extern "C" fn timer_hash(slf: *mut PyObject) -> Py_hash_t {

@@ -231,11 +231,8 @@ pub unsafe extern "C" fn get_protocol_paused<S: Buffered>(
     _: *mut c_void,
 ) -> *mut PyObject {
     // SAFETY: slf is a transport of type S.
-    ffi_edge(|| {
-        Ok(bool_object(
-            unsafe { state::<S>(slf) }.flow().protocol_paused.get(),
-        ))
-    })
+    let paused = unsafe { state::<S>(slf) }.flow().protocol_paused.get();
+    ffi_edge(|| Ok(bool_object(paused)))
 }
 
 /// `(high, low)` water marks from `set_write_buffer_limits(high, low)`

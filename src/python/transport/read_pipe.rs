@@ -19,7 +19,7 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::{getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, PyResult};
-use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
+use crate::python::ffi::type_spec::{set_class_attrs, zeroed_type_object, TypeSpec};
 use crate::python::transport::read_buffer::{read_bytes, MAX_READ};
 use crate::python::transport::{self as common, io_state, PipeKind, TransportKind};
 
@@ -49,7 +49,7 @@ impl PipeKind for ReadState {
     }
 }
 
-pub static mut READ_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut READ_PIPE_TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
 static READABLE: NativeCallback =
     common::registration::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);

@@ -23,7 +23,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro, getset_rw};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
-use crate::python::ffi::type_spec::TypeSpec;
+use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::write_chunk::Chunk;
 use crate::python::transport::{self as common, io_state, PipeKind, TransportKind};
@@ -90,7 +90,7 @@ impl PipeKind for WriteState {
     }
 }
 
-pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
 fn st<'a>(slf: *mut PyObject) -> &'a WriteState {
     // SAFETY: every object of this type was made by tp_new with a WriteState.

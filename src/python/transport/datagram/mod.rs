@@ -35,7 +35,7 @@ use crate::python::ffi::names;
 use crate::python::ffi::objects::getset_ro;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
+use crate::python::ffi::type_spec::{set_class_attrs, zeroed_type_object, TypeSpec};
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::protocol::{call_protocol, SocketKind};
 use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
@@ -158,7 +158,7 @@ impl TransportKind for DatagramState {
     }
 }
 
-pub static mut DATAGRAM_TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut DATAGRAM_TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
 #[inline]
 fn state<'a>(slf: *mut PyObject) -> &'a DatagramState {

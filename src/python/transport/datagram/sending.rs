@@ -134,8 +134,8 @@ pub(super) fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObjec
         }
     }
     let st = state(slf);
-    // SAFETY: Py_None is immortal; the address slot is null or live.
     let mut addr = if addr.is_null() {
+        // SAFETY: Py_None is immortal.
         unsafe { Py_None() }
     } else {
         addr

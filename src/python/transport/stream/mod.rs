@@ -28,7 +28,7 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
-use crate::python::ffi::type_spec::{set_class_attrs, TypeSpec};
+use crate::python::ffi::type_spec::{set_class_attrs, zeroed_type_object, TypeSpec};
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::protocol::{call_protocol, SocketKind};
 use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
@@ -108,7 +108,7 @@ impl TransportKind for TransportState {
     }
 }
 
-pub static mut TRANSPORT_TYPE: PyTypeObject = unsafe { std::mem::zeroed() };
+pub static mut TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
 #[inline]
 fn state<'a>(slf: *mut PyObject) -> &'a TransportState {
@@ -279,6 +279,7 @@ fn recv_into_through_socket(slf: *mut PyObject, buf: &Owned) -> PyResult<()> {
     let read = names::call_method(sock.as_ptr(), &names::S_RECV_INTO, &[buf.as_ptr()]).and_then(
         // SAFETY: n is a live object; PyLong_AsSsize_t sets an error on failure.
         |n| match unsafe { PyLong_AsSsize_t(n.as_ptr()) } {
+            // SAFETY: a plain query of the thread's error state.
             -1 if unsafe { !PyErr_Occurred().is_null() } => Err(Raised),
             n => Ok(n.max(0) as usize),
         },
@@ -485,8 +486,9 @@ unsafe extern "C" fn tp_new(
             server: ObjectSlot::empty(),
             empty_waiter: ObjectSlot::empty(),
         };
-        // SAFETY: Py_None is immortal; server is live.
+        // SAFETY: Py_None is immortal.
         if server != unsafe { Py_None() } {
+            // SAFETY: server is a live argument of the call.
             state.server.set(unsafe { Owned::from_borrowed(server) });
         }
         let obj = kit::alloc(tp, lp, sock, extra, fd, state)?;
