@@ -2,8 +2,9 @@
 
 use pyo3_ffi::*;
 
+use crate::python::ffi::args::utf8;
 use crate::python::ffi::owned::Owned;
-use crate::python::ffi::raised::{PyResult, Raised};
+use crate::python::ffi::raised::{raise, PyResult, Raised};
 
 /// One queued write: an immutable bytes object we keep a reference to, or a
 /// copy of a mutable buffer (bytearray, memoryview) taken at write() time.
@@ -24,6 +25,33 @@ impl AsRef<[u8]> for Chunk {
             },
             Chunk::Copy(v) => v,
         }
+    }
+}
+
+/// bytes, bytearray or memoryview: what `write()` and `sendto()` take.
+pub fn is_bytes_like(data: *mut PyObject) -> bool {
+    // SAFETY: data is live; type checks only.
+    unsafe {
+        PyBytes_Check(data) != 0 || PyByteArray_Check(data) != 0 || PyMemoryView_Check(data) != 0
+    }
+}
+
+/// asyncio's TypeError for data that is not bytes-like: `prefix` and the
+/// repr of the type's name.
+pub fn not_bytes_like(prefix: &str, data: *mut PyObject) -> Raised {
+    // SAFETY: data is live; every result is owned.
+    let name = unsafe {
+        Owned::from_new(PyObject_GetAttrString(
+            Py_TYPE(data).cast(),
+            c"__name__".as_ptr(),
+        ))
+    };
+    // SAFETY: as above.
+    let shown = name.and_then(|name| unsafe { Owned::from_new(PyObject_Repr(name.as_ptr())) });
+    match shown.and_then(|shown| utf8(shown.as_ptr())) {
+        // SAFETY: valid exception class.
+        Ok(shown) => raise(unsafe { PyExc_TypeError }, &format!("{prefix}{shown}")),
+        Err(raised) => raised,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::python::transport::datagram::{
     connection_lost, pending_failure, send_failed, start_writing, state, stop_writing,
     DatagramState, Failure, Queued, HEADER_ADDED, HEADER_REMOVED,
 };
+use crate::python::transport::write_chunk::{is_bytes_like, not_bytes_like};
 use crate::python::transport::{self as kit, address, io_state, owned_fd};
 
 enum Sent {
@@ -100,26 +101,11 @@ fn header_removed() -> i64 {
 
 /// asyncio's `sendto(data, addr=None)`.
 pub(super) fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyResult<()> {
-    // SAFETY: data is live; type checks only.
-    let bytes_like = unsafe {
-        PyBytes_Check(data) != 0 || PyByteArray_Check(data) != 0 || PyMemoryView_Check(data) != 0
-    };
-    if !bytes_like {
-        // SAFETY: data is live; results owned.
-        unsafe {
-            let name = Owned::from_new(PyObject_GetAttrString(
-                Py_TYPE(data).cast(),
-                c"__name__".as_ptr(),
-            ))?;
-            let shown = Owned::from_new(PyObject_Repr(name.as_ptr()))?;
-            return Err(raise(
-                PyExc_TypeError,
-                &format!(
-                    "data argument must be a bytes-like object, not {}",
-                    utf8(shown.as_ptr())?
-                ),
-            ));
-        }
+    if !is_bytes_like(data) {
+        return Err(not_bytes_like(
+            "data argument must be a bytes-like object, not ",
+            data,
+        ));
     }
     // Before 3.13 an empty datagram is silently dropped (gh-113812).
     #[cfg(not(Py_3_13))]

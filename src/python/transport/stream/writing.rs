@@ -6,15 +6,14 @@ use std::io;
 use std::ptr::null_mut;
 
 use crate::core::sys;
-use crate::python::ffi::args::utf8;
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::owned::Owned;
-use crate::python::ffi::raised::{self, raise, raise_io, raise_static, PyResult, Raised};
+use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
 use crate::python::transport::stream::{
     connection_lost, fatal_error, fatal_os_error, start_writing, state, stop_writing,
     TransportState,
 };
-use crate::python::transport::write_chunk::Chunk;
+use crate::python::transport::write_chunk::{is_bytes_like, not_bytes_like, Chunk};
 use crate::python::transport::{self as kit, io_state, owned_fd};
 
 /// The start of asyncio's TypeError message for a `write()` of the wrong type.
@@ -22,30 +21,6 @@ use crate::python::transport::{self as kit, io_state, owned_fd};
 const NOT_BYTES_LIKE: &str = "data argument must be a bytes, bytearray, or memoryview object, not ";
 #[cfg(not(Py_3_14))]
 const NOT_BYTES_LIKE: &str = "data argument must be a bytes-like object, not ";
-
-/// bytes, bytearray or memoryview: what `write()` takes.
-fn is_bytes_like(data: *mut PyObject) -> bool {
-    // SAFETY: data is live; type checks only.
-    unsafe {
-        PyBytes_Check(data) != 0 || PyByteArray_Check(data) != 0 || PyMemoryView_Check(data) != 0
-    }
-}
-
-/// asyncio's TypeError for a `write()` of something not bytes-like.
-fn not_bytes_like(data: *mut PyObject) -> PyResult<()> {
-    // SAFETY: data is live; every result is owned.
-    unsafe {
-        let name = Owned::from_new(PyObject_GetAttrString(
-            Py_TYPE(data).cast(),
-            c"__name__".as_ptr(),
-        ))?;
-        let shown = Owned::from_new(PyObject_Repr(name.as_ptr()))?;
-        Err(raise(
-            PyExc_TypeError,
-            &format!("{NOT_BYTES_LIKE}{}", utf8(shown.as_ptr())?),
-        ))
-    }
-}
 
 /// `data` as a queueable chunk: a reference for bytes, a copy otherwise.
 fn chunk_of(data: *mut PyObject) -> PyResult<Chunk> {
@@ -82,7 +57,7 @@ fn unsendable(slf: *mut PyObject) -> PyResult<()> {
 pub(super) fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     // asyncio's order: the type, write_eof(), sendfile, then the data.
     if !is_bytes_like(data) {
-        return not_bytes_like(data);
+        return Err(not_bytes_like(NOT_BYTES_LIKE, data));
     }
     let st = state(slf);
     if st.eof.get() {
