@@ -27,8 +27,8 @@ treatment with survival as the only property.
 
 Budget: ``ZLOOP_FUZZ_BUDGET`` seconds in all (default 0: one small batch per
 group, a smoke run); half of it on the fixed seed 0, half on
-``ZLOOP_FUZZ_SEED`` (scripts/test: a fixed gate seed; scripts/fuzz: a new
-one per round, printed).
+``ZLOOP_FUZZ_SEED`` (scripts/test: one derived from the commit; scripts/fuzz:
+a new one per round; printed either way).
 ``ZLOOP_FUZZ_VALGRIND`` (set by scripts/memcheck) runs the zloop worker
 under valgrind, and a memory error reported while a program ran fails it.
 """
