@@ -451,7 +451,8 @@ fn wait_for(
         }
     }
     lp_obj.ensure_open()?;
-    let item = ReadyItem::Native(op.clone(), &SOCK_READY);
+    // SAFETY: op is a SockOp and SOCK_READY is the SockOp table.
+    let item = unsafe { ReadyItem::native(op.clone(), &SOCK_READY) };
     let replaced = {
         let mut engine = lp_obj.engine().borrow_mut();
         engine.set_watcher(fd, direction, item)

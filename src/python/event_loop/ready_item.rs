@@ -13,36 +13,57 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::PyResult;
 use crate::python::handle::{self, HandleRef};
 
-/// How the engine runs one kind of native readiness.
+/// How the engine runs one kind of native readiness. Each function is
+/// called only with an object of the kind the table belongs to (what
+/// `ReadyItem::native` promises), borrowed for the call, so each may view
+/// it as its kind's typed borrow.
 pub struct NativeCallback {
-    /// Handles the readiness (the object is borrowed for the call).
-    pub run: fn(*mut PyObject) -> PyResult<()>,
+    /// Handles the readiness.
+    pub run: unsafe fn(*mut PyObject) -> PyResult<()>,
     /// Whether a queued event should still run (the object may have
     /// stopped reading or writing since it was queued).
-    pub wanted: fn(*mut PyObject) -> bool,
+    pub wanted: unsafe fn(*mut PyObject) -> bool,
     /// The engine let go of the registration (replaced or removed).
-    pub forget: fn(*mut PyObject),
+    pub forget: unsafe fn(*mut PyObject),
     /// The asyncio method this readiness stands for (`_read_ready`,
     /// `_write_ready`, `_sendto_ready`), for debug mode's handles and
     /// slow-callback reports; None for what asyncio runs as plain handles.
     pub asyncio_method: Option<&'static names::Cached>,
     /// Debug mode's handle standing for this callback (null if none).
-    pub debug_handle: fn(*mut PyObject) -> *mut PyObject,
+    pub debug_handle: unsafe fn(*mut PyObject) -> *mut PyObject,
+}
+
+/// A native object and its kind's table; made only by `ReadyItem::native`.
+#[derive(Clone)]
+pub struct NativeReady {
+    obj: Owned,
+    callback: &'static NativeCallback,
 }
 
 /// A callback handle, or native readiness (no Python handle per event).
 #[derive(Clone)]
 pub enum ReadyItem {
     Handle(HandleRef),
-    Native(Owned, &'static NativeCallback),
+    Native(NativeReady),
 }
 
 impl ReadyItem {
+    /// Readiness of `obj` run through `callback`.
+    ///
+    /// # Safety
+    /// `callback` is the table of `obj`'s kind: its functions may view the
+    /// object as that kind's.
+    #[inline]
+    pub unsafe fn native(obj: Owned, callback: &'static NativeCallback) -> ReadyItem {
+        ReadyItem::Native(NativeReady { obj, callback })
+    }
+
     #[inline]
     pub fn run(self) -> PyResult<()> {
         match self {
             ReadyItem::Handle(handle) => handle.run(),
-            ReadyItem::Native(obj, callback) => (callback.run)(obj.as_ptr()),
+            // SAFETY: the pairing `native` promised.
+            ReadyItem::Native(n) => unsafe { (n.callback.run)(n.obj.as_ptr()) },
         }
     }
 
@@ -60,9 +81,11 @@ impl ReadyItem {
     pub fn asyncio_callback(&self) -> Option<(&Owned, &'static names::Cached, *mut PyObject)> {
         match self {
             ReadyItem::Handle(_) => None,
-            ReadyItem::Native(obj, callback) => callback
-                .asyncio_method
-                .map(|method| (obj, method, (callback.debug_handle)(obj.as_ptr()))),
+            ReadyItem::Native(n) => n.callback.asyncio_method.map(|method| {
+                // SAFETY: the pairing `native` promised.
+                let handle = unsafe { (n.callback.debug_handle)(n.obj.as_ptr()) };
+                (&n.obj, method, handle)
+            }),
         }
     }
 
@@ -72,8 +95,9 @@ impl ReadyItem {
     pub fn release(self) -> PyResult<()> {
         match self {
             ReadyItem::Handle(handle) => handle::cancel(handle.obj()),
-            ReadyItem::Native(obj, callback) => {
-                (callback.forget)(obj.as_ptr());
+            ReadyItem::Native(n) => {
+                // SAFETY: the pairing `native` promised.
+                unsafe { (n.callback.forget)(n.obj.as_ptr()) };
                 Ok(())
             }
         }
@@ -84,7 +108,7 @@ impl ReadyItem {
         match self {
             ReadyItem::Handle(handle) => handle.visit_engine_held(visit, arg),
             // SAFETY: the object is live (we hold a reference) and tracked.
-            ReadyItem::Native(obj, _) => unsafe { visit(obj.as_ptr(), arg) },
+            ReadyItem::Native(n) => unsafe { visit(n.obj.as_ptr(), arg) },
         }
     }
 }
@@ -94,7 +118,8 @@ impl Schedulable for ReadyItem {
     fn is_cancelled(&self) -> bool {
         match self {
             ReadyItem::Handle(handle) => handle.is_cancelled(),
-            ReadyItem::Native(obj, callback) => !(callback.wanted)(obj.as_ptr()),
+            // SAFETY: the pairing `native` promised.
+            ReadyItem::Native(n) => !unsafe { (n.callback.wanted)(n.obj.as_ptr()) },
         }
     }
 

@@ -94,7 +94,20 @@ pub const fn kw_def(
 
 /// `noargs!(m_name, |slf| body)` (or `m_name<S: Bound>`): a `METH_NOARGS`
 /// entry point whose body returns `PyResult<Owned>`, behind `ffi_edge`.
+/// `|slf: T| body` hands the body `T::from_ptr(self)`, the typed borrow of
+/// the type whose method table holds the entry (`T` says which).
 macro_rules! noargs {
+    ($vis:vis $name:ident $(<$g:ident: $bound:path>)?, |$slf:ident: $ty:ty| $body:expr) => {
+        $vis unsafe extern "C" fn $name$(<$g: $bound>)?(
+            $slf: *mut pyo3_ffi::PyObject,
+            _: *mut pyo3_ffi::PyObject,
+        ) -> *mut pyo3_ffi::PyObject {
+            // SAFETY: CPython calls a method only with an instance of the
+            // type whose table holds it (or of a subtype, same layout).
+            let $slf = unsafe { <$ty>::from_ptr($slf) };
+            $crate::python::ffi::entry::ffi_edge(|| $body)
+        }
+    };
     ($vis:vis $name:ident $(<$g:ident: $bound:path>)?, |$slf:ident| $body:expr) => {
         $vis unsafe extern "C" fn $name$(<$g: $bound>)?(
             $slf: *mut pyo3_ffi::PyObject,
@@ -108,6 +121,17 @@ pub(crate) use noargs;
 
 /// `onearg!(m_name, |slf, arg| body)`: the same for `METH_O`.
 macro_rules! onearg {
+    ($vis:vis $name:ident $(<$g:ident: $bound:path>)?, |$slf:ident: $ty:ty, $arg:ident| $body:expr) => {
+        $vis unsafe extern "C" fn $name$(<$g: $bound>)?(
+            $slf: *mut pyo3_ffi::PyObject,
+            $arg: *mut pyo3_ffi::PyObject,
+        ) -> *mut pyo3_ffi::PyObject {
+            // SAFETY: CPython calls a method only with an instance of the
+            // type whose table holds it (or of a subtype, same layout).
+            let $slf = unsafe { <$ty>::from_ptr($slf) };
+            $crate::python::ffi::entry::ffi_edge(|| $body)
+        }
+    };
     ($vis:vis $name:ident $(<$g:ident: $bound:path>)?, |$slf:ident, $arg:ident| $body:expr) => {
         $vis unsafe extern "C" fn $name$(<$g: $bound>)?(
             $slf: *mut pyo3_ffi::PyObject,
@@ -118,3 +142,21 @@ macro_rules! onearg {
     };
 }
 pub(crate) use onearg;
+
+/// `getter!(get_name, |slf: T| body)` (or `get_name<S: Bound>`): a getset
+/// getter whose body returns `PyResult<Owned>`, given the typed borrow `T`
+/// of the type whose getset table holds it.
+macro_rules! getter {
+    ($vis:vis $name:ident $(<$g:ident: $bound:path>)?, |$slf:ident: $ty:ty| $body:expr) => {
+        $vis unsafe extern "C" fn $name$(<$g: $bound>)?(
+            $slf: *mut pyo3_ffi::PyObject,
+            _: *mut std::ffi::c_void,
+        ) -> *mut pyo3_ffi::PyObject {
+            // SAFETY: CPython calls a getter only with an instance of the
+            // type whose table holds it (or of a subtype, same layout).
+            let $slf = unsafe { <$ty>::from_ptr($slf) };
+            $crate::python::ffi::entry::ffi_edge(|| $body)
+        }
+    };
+}
+pub(crate) use getter;

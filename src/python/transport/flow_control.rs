@@ -6,14 +6,14 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void, CStr};
 
 use crate::python::ffi::args::{keyword_args, utf8};
-use crate::python::ffi::entry::{ffi_edge, kw_def, noargs, noargs_def};
+use crate::python::ffi::entry::{ffi_edge, getter, kw_def, noargs, noargs_def};
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::transport::protocol::call_protocol;
 use crate::python::transport::report::str_object;
-use crate::python::transport::{state, TransportKind};
+use crate::python::transport::{Transport, TransportKind};
 
 /// asyncio's `_FlowControlMixin` state; `T` is how the type counts its
 /// buffer.
@@ -88,39 +88,37 @@ impl<T: Copy + PartialOrd> FlowControl<T> {
 }
 
 /// asyncio's `_maybe_pause_protocol()`.
-pub fn maybe_pause_protocol<S: Buffered>(slf: *mut PyObject) -> PyResult<()> {
-    // SAFETY: slf is a transport of type S.
-    let st = unsafe { state::<S>(slf) };
+pub fn maybe_pause_protocol<S: Buffered>(slf: Transport<'_, S>) -> PyResult<()> {
+    let st = slf.state();
     let flow = st.flow();
     if st.buffer_size() <= flow.high_water.get() || flow.protocol_paused.get() {
         return Ok(());
     }
     flow.protocol_paused.set(true);
     flow_control_call(
-        slf,
+        slf.any(),
         &names::S_PAUSE_WRITING,
         c"protocol.pause_writing() failed",
     )
 }
 
 /// asyncio's `_maybe_resume_protocol()`.
-pub fn maybe_resume_protocol<S: Buffered>(slf: *mut PyObject) -> PyResult<()> {
-    // SAFETY: slf is a transport of type S.
-    let st = unsafe { state::<S>(slf) };
+pub fn maybe_resume_protocol<S: Buffered>(slf: Transport<'_, S>) -> PyResult<()> {
+    let st = slf.state();
     let flow = st.flow();
     if !flow.protocol_paused.get() || st.buffer_size() > flow.low_water.get() {
         return Ok(());
     }
     flow.protocol_paused.set(false);
     flow_control_call(
-        slf,
+        slf.any(),
         &names::S_RESUME_WRITING,
         c"protocol.resume_writing() failed",
     )
 }
 
 /// `pause_writing`/`resume_writing`: a failure is reported, not fatal.
-fn flow_control_call(slf: *mut PyObject, name: &names::Cached, message: &CStr) -> PyResult<()> {
+fn flow_control_call(slf: Transport<'_>, name: &names::Cached, message: &CStr) -> PyResult<()> {
     if call_protocol(slf, name, &[]).is_ok() {
         return Ok(());
     }
@@ -133,7 +131,7 @@ fn flow_control_call(slf: *mut PyObject, name: &names::Cached, message: &CStr) -
     let text = str_object(message)?;
     call_support(
         &names::S_PROTOCOL_CALL_FAILED,
-        &[slf, exc.as_ptr(), text.as_ptr()],
+        &[slf.as_ptr(), exc.as_ptr(), text.as_ptr()],
     )
     .map(drop)
 }
@@ -157,17 +155,16 @@ impl PyInt for i64 {
     }
 }
 
-noargs!(m_get_write_buffer_limits<S: Buffered>, |slf| {
-    // SAFETY: slf is a transport of type S.
-    let (low, high) = unsafe { state::<S>(slf) }.flow().limits()?;
+noargs!(m_get_write_buffer_limits<S: Buffered>, |slf: Transport<S>| {
+    let (low, high) = slf.state().flow().limits()?;
     // SAFETY: both are live; a new tuple reference or null.
     unsafe { Owned::from_new(PyTuple_Pack(2, low.as_ptr(), high.as_ptr())) }
 });
 
-noargs!(m_get_write_buffer_size<S: Buffered>, |slf| {
-    // SAFETY: slf is a transport of type S.
-    unsafe { state::<S>(slf) }.buffer_size().to_py()
-});
+noargs!(m_get_write_buffer_size<S: Buffered>, |slf: Transport<S>| slf
+    .state()
+    .buffer_size()
+    .to_py());
 
 unsafe extern "C" fn m_set_write_buffer_limits<S: Buffered>(
     slf: *mut PyObject,
@@ -175,6 +172,8 @@ unsafe extern "C" fn m_set_write_buffer_limits<S: Buffered>(
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
+    // SAFETY: CPython calls a method only with an instance of its type.
+    let slf = unsafe { Transport::<S>::from_ptr(slf) };
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
         let [high, low] = unsafe {
@@ -188,9 +187,8 @@ unsafe extern "C" fn m_set_write_buffer_limits<S: Buffered>(
         };
         let (high, low) = water_mark_objects(high, low)?;
         let counts = S::water_marks(&high, &low)?;
-        // SAFETY: slf is a transport of type S.
-        unsafe { state::<S>(slf) }.flow().set(counts, (low, high));
-        maybe_pause_protocol::<S>(slf).map(|_| Owned::none())
+        slf.state().flow().set(counts, (low, high));
+        maybe_pause_protocol(slf).map(|_| Owned::none())
     })
 }
 
@@ -216,24 +214,16 @@ pub const fn flow_methods<S: Buffered>(size_doc: &'static CStr) -> [PyMethodDef;
     ]
 }
 
-/// `_conn_lost`.
-pub unsafe extern "C" fn get_conn_lost<S: Buffered>(
-    slf: *mut PyObject,
-    _: *mut c_void,
-) -> *mut PyObject {
-    // SAFETY: slf is a transport of type S; a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(state::<S>(slf).conn_lost().get() as _)) })
-}
+// `_conn_lost`.
+getter!(pub get_conn_lost<S: Buffered>, |slf: Transport<S>| i64::from(
+    slf.state().conn_lost().get()
+)
+.to_py());
 
-/// `_protocol_paused`.
-pub unsafe extern "C" fn get_protocol_paused<S: Buffered>(
-    slf: *mut PyObject,
-    _: *mut c_void,
-) -> *mut PyObject {
-    // SAFETY: slf is a transport of type S.
-    let paused = unsafe { state::<S>(slf) }.flow().protocol_paused.get();
-    ffi_edge(|| Ok(bool_object(paused)))
-}
+// `_protocol_paused`.
+getter!(pub get_protocol_paused<S: Buffered>, |slf: Transport<S>| Ok(bool_object(
+    slf.state().flow().protocol_paused.get()
+)));
 
 /// `(high, low)` water marks from `set_write_buffer_limits(high, low)`
 /// arguments (null or None: default), computed and checked as asyncio's

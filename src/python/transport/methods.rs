@@ -3,43 +3,46 @@
 
 use pyo3_ffi::*;
 use std::ffi::{c_int, c_void, CStr};
-use std::ptr::null_mut;
 
 use crate::core::interest::Direction;
 use crate::python::fd_owner::FdOwner;
 use crate::python::ffi::args::{keyword_args, utf8};
-use crate::python::ffi::entry::{ffi_edge, kw_def, noargs, noargs_def, onearg, onearg_def};
+use crate::python::ffi::entry::{ffi_edge, getter, kw_def, noargs, noargs_def, onearg, onearg_def};
 use crate::python::ffi::names;
 use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{PyResult, Raised};
+use crate::python::transport::flow_control::PyInt;
 use crate::python::transport::protocol::{
     lose_connection, m_force_close, m_socket_abort, m_socket_call_connection_lost, m_socket_close,
     null_if_none, protocol, release, SocketKind,
 };
 use crate::python::transport::registration::{register, unregister};
 use crate::python::transport::report::{debug_log, report_pipe_fatal};
-use crate::python::transport::{io_state, refs, replace_protocol, PipeKind, TransportKind};
+use crate::python::transport::{replace_protocol, PipeKind, Transport, TransportKind};
 
-fn is_reading(slf: *mut PyObject) -> bool {
-    let c = io_state(slf);
+fn is_reading(slf: Transport<'_>) -> bool {
+    let c = slf.io_state();
     !c.paused.get() && !c.closing.get()
 }
 
-noargs!(m_is_reading, |slf| Ok(bool_object(is_reading(slf))));
+noargs!(m_is_reading, |slf: Transport| Ok(bool_object(is_reading(
+    slf
+))));
 
-noargs!(m_pause_reading<S: TransportKind>, |slf| {
+noargs!(m_pause_reading, |slf: Transport| {
     if !is_reading(slf) {
         return Ok(Owned::none());
     }
-    io_state(slf).paused.set(true);
+    slf.io_state().paused.set(true);
     unregister(slf, Direction::Read);
     debug_log(slf, &names::S_DEBUG_LOG, c"%r pauses reading")?;
     Ok(Owned::none())
 });
 
-noargs!(m_resume_reading<S: TransportKind>, |slf| {
-    let c = io_state(slf);
+noargs!(m_resume_reading<S: TransportKind>, |slf: Transport<S>| {
+    let slf = slf.any();
+    let c = slf.io_state();
     if c.closing.get() || !c.paused.get() {
         return Ok(Owned::none());
     }
@@ -50,7 +53,8 @@ noargs!(m_resume_reading<S: TransportKind>, |slf| {
 });
 
 // Scheduled after connection_made(), which may have paused or closed.
-noargs!(m_start_reading<S: TransportKind>, |slf| {
+noargs!(m_start_reading<S: TransportKind>, |slf: Transport<S>| {
+    let slf = slf.any();
     if is_reading(slf) {
         register(slf, Direction::Read, S::READABLE)?;
     }
@@ -69,7 +73,7 @@ pub const fn reading_methods<S: TransportKind>(
             m_is_reading,
             c"Whether the transport is receiving.",
         ),
-        noargs_def(c"pause_reading", m_pause_reading::<S>, pause_doc),
+        noargs_def(c"pause_reading", m_pause_reading, pause_doc),
         noargs_def(
             c"resume_reading",
             m_resume_reading::<S>,
@@ -84,11 +88,11 @@ pub const fn reading_methods<S: TransportKind>(
 /// A pipe transport's asyncio `_fatal_error(exc, message)`: report, then
 /// close.
 pub fn pipe_fatal_error<S: PipeKind>(
-    slf: *mut PyObject,
+    slf: Transport<'_, S>,
     exc: &Owned,
     message: &CStr,
 ) -> PyResult<()> {
-    report_pipe_fatal(slf, exc, message, S::QUIET_OS_ERRORS)?;
+    report_pipe_fatal(slf.any(), exc, message, S::QUIET_OS_ERRORS)?;
     S::close_with(slf, exc.as_ptr())
 }
 
@@ -99,6 +103,8 @@ unsafe extern "C" fn m_pipe_fatal_error<S: PipeKind>(
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
+    // SAFETY: CPython calls a method only with an instance of its type.
+    let slf = unsafe { Transport::<S>::from_ptr(slf) };
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
         let [exc, message] =
@@ -117,7 +123,7 @@ unsafe extern "C" fn m_pipe_fatal_error<S: PipeKind>(
         } else {
             std::ffi::CString::new(utf8(message)?).unwrap_or_default()
         };
-        pipe_fatal_error::<S>(slf, &exc, &text).map(|_| Owned::none())
+        pipe_fatal_error(slf, &exc, &text).map(|_| Owned::none())
     })
 }
 
@@ -135,7 +141,7 @@ pub const fn pipe_fatal_error_def<S: PipeKind>() -> PyMethodDef {
 /// # Safety
 /// The arguments are the ones CPython passed to a METH_FASTCALL|KEYWORDS method.
 unsafe fn get_extra_info(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     argv: *const *mut PyObject,
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
@@ -160,7 +166,7 @@ unsafe fn get_extra_info(
         }
         // SAFETY: extra is the dict given at creation; GetItem borrows.
         unsafe {
-            let extra = (*refs(slf)).extra;
+            let extra = slf.refs().extra.get();
             if !extra.is_null() {
                 let found = PyDict_GetItemWithError(extra, name);
                 if !found.is_null() {
@@ -175,48 +181,45 @@ unsafe fn get_extra_info(
     })
 }
 
-unsafe extern "C" fn m_get_extra_info<S: TransportKind>(
+unsafe extern "C" fn m_get_extra_info(
     slf: *mut PyObject,
     argv: *const *mut PyObject,
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    unsafe { get_extra_info(slf, argv, nargsf, kwnames) }
+    // SAFETY: CPython calls a method only with an instance of its type;
+    // fastcall arguments straight from CPython.
+    unsafe { get_extra_info(Transport::from_ptr(slf), argv, nargsf, kwnames) }
 }
 
-onearg!(m_set_protocol, |slf, protocol| {
+onearg!(m_set_protocol, |slf: Transport, protocol| {
     replace_protocol(slf, protocol);
     Ok(Owned::none())
 });
-noargs!(m_get_protocol, |slf| Ok(protocol(slf)));
-noargs!(m_is_closing, |slf| Ok(bool_object(
-    io_state(slf).closing.get()
+noargs!(m_get_protocol, |slf: Transport| Ok(protocol(slf)));
+noargs!(m_is_closing, |slf: Transport| Ok(bool_object(
+    slf.io_state().closing.get()
 )));
 
 /// A pipe transport's `_call_connection_lost(exc)`: tell the protocol,
 /// then (in any case) close the pipe and let go of the protocol and the loop.
 pub fn pipe_connection_lost<S: TransportKind>(
-    slf: *mut PyObject,
+    slf: Transport<'_, S>,
     exc: *mut PyObject,
 ) -> PyResult<()> {
-    lose_connection(slf, exc, true, || release::<S>(slf))
+    lose_connection(slf.any(), exc, true, || release(slf))
 }
 
-unsafe extern "C" fn m_pipe_call_connection_lost<S: TransportKind>(
-    slf: *mut PyObject,
-    exc: *mut PyObject,
-) -> *mut PyObject {
-    let exc = null_if_none(exc);
-    ffi_edge(|| pipe_connection_lost::<S>(slf, exc).map(|_| Owned::none()))
-}
+onearg!(m_pipe_call_connection_lost<S: TransportKind>, |slf: Transport<S>, exc| {
+    pipe_connection_lost(slf, null_if_none(exc)).map(|_| Owned::none())
+});
 
 pub const GET_EXTRA_INFO_DOC: &CStr = c"get_extra_info(name, default=None).";
 
 /// `get_extra_info` and `get_protocol` of the socket transports.
 pub const fn socket_methods<S: TransportKind>() -> [PyMethodDef; 2] {
     [
-        kw_def(c"get_extra_info", m_get_extra_info::<S>, GET_EXTRA_INFO_DOC),
+        kw_def(c"get_extra_info", m_get_extra_info, GET_EXTRA_INFO_DOC),
         noargs_def(c"get_protocol", m_get_protocol, c"The current protocol."),
     ]
 }
@@ -256,7 +259,7 @@ pub const fn socket_closing_methods<S: SocketKind>() -> [PyMethodDef; 5] {
 /// The methods both pipe transports have, by name.
 pub const fn pipe_methods<S: TransportKind>() -> [PyMethodDef; 5] {
     [
-        kw_def(c"get_extra_info", m_get_extra_info::<S>, GET_EXTRA_INFO_DOC),
+        kw_def(c"get_extra_info", m_get_extra_info, GET_EXTRA_INFO_DOC),
         onearg_def(c"set_protocol", m_set_protocol, c"Replace the protocol."),
         noargs_def(c"get_protocol", m_get_protocol, c"The current protocol."),
         noargs_def(
@@ -272,24 +275,12 @@ pub const fn pipe_methods<S: TransportKind>() -> [PyMethodDef; 5] {
     ]
 }
 
-macro_rules! slot_getter {
-    ($name:ident, $field:ident) => {
-        pub unsafe extern "C" fn $name(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-            // SAFETY: slf is live; the slot is null or a live reference.
-            ffi_edge(|| Ok(Owned::from_ptr_or_none(unsafe { (*refs(slf)).$field })))
-        }
-    };
-}
+getter!(pub get_loop, |slf: Transport| Ok(slf.refs().loop_.attr()));
+getter!(pub get_io, |slf: Transport| Ok(slf.refs().io.attr()));
+getter!(pub get_protocol_attr, |slf: Transport| Ok(slf.refs().protocol.attr()));
+getter!(pub get_extra, |slf: Transport| Ok(slf.refs().extra.attr()));
 
-slot_getter!(get_loop, loop_);
-slot_getter!(get_io, io);
-slot_getter!(get_protocol_attr, protocol);
-slot_getter!(get_extra, extra);
-
-pub unsafe extern "C" fn get_fileno(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLong(io_state(slf).fd.get() as _)) })
-}
+getter!(pub get_fileno, |slf: Transport| i64::from(slf.io_state().fd.get()).to_py());
 
 /// `transport._pipe = obj` on a pipe transport, as asyncio's own tests do
 /// after closing the pipe themselves (`_pipe.close(); _pipe = None`). None
@@ -311,27 +302,18 @@ pub unsafe extern "C" fn set_pipe(
         };
         return -1;
     }
-    // SAFETY: slf is a live pipe transport; the slot is null or owned, and
-    // the old object is released after the slot holds its successor.
-    unsafe {
-        let new = if value == Py_None() {
-            null_mut()
-        } else {
-            io_state(slf).fd_owner.set(FdOwner::of(value));
-            Owned::from_borrowed(value).into_ptr()
-        };
-        let old = std::mem::replace(&mut (*refs(slf)).io, new);
-        if !old.is_null() {
-            Py_DECREF(old);
-        }
+    // SAFETY: CPython calls a setter only with an instance of its type.
+    let slf = unsafe { Transport::<()>::from_ptr(slf) };
+    // SAFETY: Py_None is immortal; value is live.
+    if value == unsafe { Py_None() } {
+        slf.refs().io.clear();
+    } else {
+        slf.io_state().fd_owner.set(FdOwner::of(value));
+        // SAFETY: value is live; the slot releases its old object last.
+        slf.refs().io.set(unsafe { Owned::from_borrowed(value) });
     }
     0
 }
 
-pub unsafe extern "C" fn get_closing(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(io_state(slf).closing.get())))
-}
-
-pub unsafe extern "C" fn get_paused(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(io_state(slf).paused.get())))
-}
+getter!(pub get_closing, |slf: Transport| Ok(bool_object(slf.io_state().closing.get())));
+getter!(pub get_paused, |slf: Transport| Ok(bool_object(slf.io_state().paused.get())));

@@ -10,6 +10,7 @@
 //! transport and its kind's `NativeCallback` table, straight from the engine.
 
 pub mod address;
+mod borrowed;
 pub mod datagram;
 mod flow_control;
 mod methods;
@@ -37,38 +38,41 @@ use crate::python::ffi::names;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{raise, PyResult};
 
+pub use borrowed::Transport;
+
 /// asyncio's `LOG_THRESHOLD_FOR_CONNLOST_WRITES`.
 pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 
 /// The object references every transport holds.
 #[repr(C)]
 pub struct ObjectRefs {
-    pub dict: *mut PyObject,
-    pub weakreflist: *mut PyObject,
+    pub dict: ObjectSlot,
+    /// CPython's weak reference list head (not a reference we own).
+    pub weakreflist: Cell<*mut PyObject>,
     /// The loop (null once the connection is lost, as asyncio's `_loop`).
-    pub loop_: *mut PyObject,
+    pub loop_: ObjectSlot,
     /// The socket or pipe object (null once closed, as asyncio's `_sock` /
     /// `_pipe`).
-    pub io: *mut PyObject,
-    pub protocol: *mut PyObject,
-    pub extra: *mut PyObject,
+    pub io: ObjectSlot,
+    pub protocol: ObjectSlot,
+    pub extra: ObjectSlot,
     /// Contexts copied when reading / writing was registered: asyncio runs
     /// each reader and writer callback in the context of its `_add_reader`
     /// / `_add_writer` call, so protocol callbacks see the context the
     /// connection was set up in.
-    pub read_context: *mut PyObject,
-    pub write_context: *mut PyObject,
+    pub read_context: ObjectSlot,
+    pub write_context: ObjectSlot,
     /// Debug mode only: the `Handle` of `transport._read_ready()` /
     /// `_write_ready()` made when reading / writing was registered, as
     /// asyncio's `_add_reader` makes one (null otherwise). It is what
     /// `loop._current_handle` shows while the callback runs, and its source
     /// traceback is the "created at" part of slow-callback reports.
-    pub read_handle: *mut PyObject,
-    pub write_handle: *mut PyObject,
+    pub read_handle: ObjectSlot,
+    pub write_handle: ObjectSlot,
     /// 3.15+'s connection context (`_SelectorTransport._context`): when
     /// set, every callback of the transport (readiness, connection_lost)
     /// runs in this one context instead of a copy per registration.
-    pub connection_context: *mut PyObject,
+    pub connection_context: ObjectSlot,
 }
 
 /// Plain state every transport has; all-zero is a valid value, so it lives
@@ -113,53 +117,9 @@ pub trait TransportKind: Sized + 'static {
     fn clear(&self) {}
 }
 
-#[inline]
-fn common(slf: *mut PyObject) -> *mut TransportObject<()> {
-    slf.cast()
-}
-
-#[inline]
-pub fn refs(slf: *mut PyObject) -> *mut ObjectRefs {
-    // SAFETY: slf is a live transport; this only computes a field address.
-    unsafe { &raw mut (*common(slf)).refs }
-}
-
-#[inline]
-pub fn io_state<'a>(slf: *mut PyObject) -> &'a IoState {
-    // SAFETY: slf is a live transport; IoState is all Cells, so a shared
-    // reference is enough for every access.
-    unsafe { &(*common(slf)).io_state }
-}
-
-/// The concrete state of a transport of type `S` (set by its `tp_new`).
-///
-/// # Safety
-/// `slf` is a live transport whose `state` was allocated as an `S`.
-#[inline]
-pub unsafe fn state<'a, S>(slf: *mut PyObject) -> &'a S {
-    // SAFETY: per the contract; only dealloc frees the state.
-    unsafe { &*(*slf.cast::<TransportObject<S>>()).state }
-}
-
-/// The transport's fd for a syscall: -1 (so the call fails with EBADF, as
-/// asyncio's call through a closed socket object does) once the socket or
-/// pipe object no longer holds it, e.g. closed behind the transport's back,
-/// its number perhaps already reused by another connection. `FdOwner` may
-/// run Python code: call this before borrowing the transport's state.
-#[inline]
-pub fn owned_fd(slf: *mut PyObject) -> RawFd {
-    let c = io_state(slf);
-    c.fd_owner.get().checked(io_object(slf), c.fd.get())
-}
-
-/// The socket or pipe object, null once closed.
-#[inline]
-pub fn io_object(slf: *mut PyObject) -> *mut PyObject {
-    // SAFETY: slf is live.
-    unsafe { (*refs(slf)).io }
-}
-
-/// An owned object reference kept in a transport's state (null: none).
+/// An owned object reference kept in a transport (null: none); all-zero
+/// is empty, so it can live in the zeroed object.
+#[repr(transparent)]
 pub struct ObjectSlot(Cell<*mut PyObject>);
 
 impl ObjectSlot {
@@ -181,6 +141,13 @@ impl ObjectSlot {
     pub fn clear(&self) {
         // SAFETY: the cell holds null or one owned reference.
         unsafe { clear_slot(self.0.as_ptr()) }
+    }
+
+    /// A new reference to what the slot holds (None when empty).
+    pub fn take_clone(&self) -> Option<Owned> {
+        let obj = self.get();
+        // SAFETY: a live object this slot owns.
+        (!obj.is_null()).then(|| unsafe { Owned::from_borrowed(obj) })
     }
 
     /// What the slot held, which it no longer does.
@@ -252,10 +219,10 @@ pub fn alloc<S: TransportKind>(
         (*o).state = Box::into_raw(Box::new(state));
         (*o).io_state.fd.set(fd);
         (*o).io_state.fd_owner.set(FdOwner::of(io));
-        let s = &mut (*o).refs;
-        s.loop_ = Owned::from_borrowed(lp).into_ptr();
-        s.io = Owned::from_borrowed(io).into_ptr();
-        s.extra = Owned::from_borrowed(extra).into_ptr();
+        let s = &(*o).refs;
+        s.loop_.set(Owned::from_borrowed(lp));
+        s.io.set(Owned::from_borrowed(io));
+        s.extra.set(Owned::from_borrowed(extra));
         if S::TRACKS_FD {
             LoopObject::from_ptr(lp).remember_transport_fd(fd);
         }
@@ -273,7 +240,7 @@ pub trait PipeKind: TransportKind {
     /// The state of a new transport.
     fn new_state() -> Self;
     /// asyncio's `_close(exc)`.
-    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()>;
+    fn close_with(slf: Transport<'_, Self>, exc: *mut PyObject) -> PyResult<()>;
 }
 
 /// `ReadPipeTransport(loop, pipe, fileno, protocol, extra)` /
@@ -300,18 +267,16 @@ pub unsafe extern "C" fn pipe_tp_new<S: PipeKind>(
         }
         let fd = crate::python::ffi::args::fileobj_to_fd(fileno)?;
         let obj = alloc(tp, lp, pipe, extra, fd, S::new_state())?;
-        replace_protocol(obj.as_ptr(), protocol);
+        // SAFETY: obj is the new transport of kind S.
+        replace_protocol(unsafe { Transport::from_ptr(obj.as_ptr()) }, protocol);
         Ok(obj)
     })
 }
 
 /// Makes `protocol` the transport's protocol (the old one is released last).
-pub fn replace_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
-    // SAFETY: slf is live; protocol is live.
-    unsafe {
-        let s = refs(slf);
-        let old = (*s).protocol;
-        (*s).protocol = Owned::from_borrowed(protocol).into_ptr();
-        Py_XDECREF(old);
-    }
+pub fn replace_protocol(slf: Transport<'_>, protocol: *mut PyObject) {
+    // SAFETY: protocol is a live object the caller lends us.
+    slf.refs()
+        .protocol
+        .set(unsafe { Owned::from_borrowed(protocol) });
 }

@@ -8,22 +8,21 @@ use std::ptr::null_mut;
 use crate::core::interest::Direction;
 use crate::python::ffi::entry::{noargs, onearg};
 use crate::python::ffi::names;
-use crate::python::ffi::owned::{clear_slot, Owned};
+use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult};
 use crate::python::transport::flow_control::Buffered;
 use crate::python::transport::registration::{loop_of, loop_owned, unregister};
-use crate::python::transport::{io_state, refs, state, TransportKind};
+use crate::python::transport::{Transport, TransportKind};
 
 /// The current protocol (it may change during any call into Python).
-pub fn protocol(slf: *mut PyObject) -> Owned {
-    // SAFETY: slf is live; the slot is null or a live protocol.
-    Owned::from_ptr_or_none(unsafe { (*refs(slf)).protocol })
+pub fn protocol(slf: Transport<'_>) -> Owned {
+    slf.refs().protocol.attr()
 }
 
 /// `protocol.<name>(*args)` on the current protocol.
 #[inline]
 pub fn call_protocol(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     name: &names::Cached,
     args: &[*mut PyObject],
 ) -> PyResult<Owned> {
@@ -33,7 +32,7 @@ pub fn call_protocol(
 
 /// `loop.call_soon(callback, *args)` (nothing once the loop is let go).
 pub fn call_soon(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     callback: *mut PyObject,
     args: &[*mut PyObject],
 ) -> PyResult<()> {
@@ -48,19 +47,26 @@ pub fn call_soon(
 
 /// `loop.call_soon(self._call_connection_lost, exc)` (in the connection
 /// context when there is one, as 3.15's `_call_soon`); `exc` null is None.
-pub fn schedule_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+pub fn schedule_connection_lost(slf: Transport<'_>, exc: *mut PyObject) -> PyResult<()> {
     // SAFETY: slf is live; the bound method is a new reference; None is immortal.
     unsafe {
-        let method = Owned::from_new(PyObject_GetAttr(slf, names::S_CALL_CONNECTION_LOST.get()))?;
-        let context = (*refs(slf)).connection_context;
-        if context.is_null() {
+        let method = Owned::from_new(PyObject_GetAttr(
+            slf.as_ptr(),
+            names::S_CALL_CONNECTION_LOST.get(),
+        ))?;
+        let Some(context) = slf.refs().connection_context.take_clone() else {
             return call_soon(slf, method.as_ptr(), &[none_if_null(exc)]);
-        }
+        };
         let Some(lp) = loop_owned(slf) else {
             return Ok(());
         };
         let kwnames = Owned::from_new(PyTuple_Pack(1, names::S_CONTEXT.get()))?;
-        let argv = [lp.as_ptr(), method.as_ptr(), none_if_null(exc), context];
+        let argv = [
+            lp.as_ptr(),
+            method.as_ptr(),
+            none_if_null(exc),
+            context.as_ptr(),
+        ];
         Owned::from_new(PyObject_VectorcallMethod(
             names::S_CALL_SOON.get(),
             argv.as_ptr(),
@@ -72,15 +78,15 @@ pub fn schedule_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyRes
 }
 
 /// `_use_connection_context(context)`: 3.15+, from the Python edge.
-pub fn set_connection_context(slf: *mut PyObject, context: *mut PyObject) -> PyResult<()> {
-    // SAFETY: slf and context are live; a type check before keeping it.
+pub fn set_connection_context(slf: Transport<'_>, context: *mut PyObject) -> PyResult<()> {
+    // SAFETY: context is live; a type check before keeping it.
     unsafe {
         if PyContext_CheckExact(context) == 0 {
             return Err(raise(PyExc_TypeError, "a contextvars.Context is required"));
         }
-        let slot = &raw mut (*refs(slf)).connection_context;
-        clear_slot(slot);
-        *slot = Owned::from_borrowed(context).into_ptr();
+        slf.refs()
+            .connection_context
+            .set(Owned::from_borrowed(context));
     }
     Ok(())
 }
@@ -109,7 +115,7 @@ pub fn null_if_none(exc: *mut PyObject) -> *mut PyObject {
 /// (when `tell_protocol`), then, in any case, `release`; a protocol error
 /// wins over a release error.
 pub fn lose_connection(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     exc: *mut PyObject,
     tell_protocol: bool,
     release: impl FnOnce() -> PyResult<()>,
@@ -134,30 +140,29 @@ pub fn lose_connection(
 
 /// Stops watching, closes the socket or pipe object and lets go of the
 /// protocol and the loop.
-pub fn release<S: TransportKind>(slf: *mut PyObject) -> PyResult<()> {
+pub fn release<S: TransportKind>(slf: Transport<'_, S>) -> PyResult<()> {
+    let slf = slf.any();
     unregister(slf, Direction::Read);
     unregister(slf, Direction::Write);
-    let s = refs(slf);
-    // SAFETY: slf is live; each slot is null or owned; io.close() is a
-    // plain method call on a live object.
-    unsafe {
-        let io = (*s).io;
-        let closed = if io.is_null() {
-            Ok(())
-        } else {
-            let io = Owned::from_borrowed(io);
-            clear_slot(&raw mut (*s).io);
+    let s = slf.refs();
+    let closed = match s.io.take() {
+        None => Ok(()),
+        Some(io) => {
             if S::TRACKS_FD {
                 if let Some(lp) = loop_of(slf) {
-                    lp.forget_transport_fd(io_state(slf).fd.get());
+                    lp.forget_transport_fd(slf.io_state().fd.get());
                 }
             }
-            Owned::from_new(PyObject_CallMethodNoArgs(io.as_ptr(), names::S_CLOSE.get())).map(drop)
-        };
-        clear_slot(&raw mut (*s).protocol);
-        clear_slot(&raw mut (*s).loop_);
-        closed
-    }
+            // SAFETY: io is live; a new reference or null.
+            unsafe {
+                Owned::from_new(PyObject_CallMethodNoArgs(io.as_ptr(), names::S_CLOSE.get()))
+                    .map(drop)
+            }
+        }
+    };
+    s.protocol.clear();
+    s.loop_.clear();
+    closed
 }
 
 /// What the socket transports' shared closing needs from each.
@@ -167,59 +172,61 @@ pub trait SocketKind: Buffered {
     /// Drops what is queued for sending.
     fn drop_buffer(&self);
     /// asyncio's `_call_connection_lost(exc)`.
-    fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()>;
+    fn call_connection_lost(slf: Transport<'_, Self>, exc: *mut PyObject) -> PyResult<()>;
 }
 
 /// asyncio's `_SelectorTransport.close()`: stop reading; lose the
 /// connection now when nothing is left to send.
-pub fn close_socket<S: SocketKind>(slf: *mut PyObject) -> PyResult<()> {
-    let c = io_state(slf);
+pub fn close_socket<S: SocketKind>(slf: Transport<'_, S>) -> PyResult<()> {
+    let c = slf.io_state();
     if c.closing.get() {
         return Ok(());
     }
     c.closing.set(true);
-    unregister(slf, Direction::Read);
-    // SAFETY: slf is a transport of type S.
-    let st = unsafe { state::<S>(slf) };
+    unregister(slf.any(), Direction::Read);
+    let st = slf.state();
     if st.drained() {
         st.conn_lost().set(st.conn_lost().get() + 1);
-        unregister(slf, Direction::Write);
-        schedule_connection_lost(slf, null_mut())?;
+        unregister(slf.any(), Direction::Write);
+        schedule_connection_lost(slf.any(), null_mut())?;
     }
     Ok(())
 }
 
 /// asyncio's `_SelectorTransport._force_close(exc)`.
-pub fn force_close_socket<S: SocketKind>(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    // SAFETY: slf is a transport of type S.
-    let st = unsafe { state::<S>(slf) };
+pub fn force_close_socket<S: SocketKind>(
+    slf: Transport<'_, S>,
+    exc: *mut PyObject,
+) -> PyResult<()> {
+    let st = slf.state();
     if st.conn_lost().get() > 0 {
         return Ok(());
     }
     if !st.drained() {
         st.drop_buffer();
-        unregister(slf, Direction::Write);
+        unregister(slf.any(), Direction::Write);
     }
-    let c = io_state(slf);
+    let c = slf.io_state();
     if !c.closing.get() {
         c.closing.set(true);
-        unregister(slf, Direction::Read);
+        unregister(slf.any(), Direction::Read);
     }
     st.conn_lost().set(st.conn_lost().get() + 1);
-    schedule_connection_lost(slf, exc)
+    schedule_connection_lost(slf.any(), exc)
 }
 
-noargs!(pub m_socket_close<S: SocketKind>, |slf| close_socket::<S>(slf)
+noargs!(pub m_socket_close<S: SocketKind>, |slf: Transport<S>| close_socket(slf)
     .map(|_| Owned::none()));
-noargs!(pub m_socket_abort<S: SocketKind>, |slf| force_close_socket::<S>(
+noargs!(pub m_socket_abort<S: SocketKind>, |slf: Transport<S>| force_close_socket(
     slf,
     null_mut()
 )
 .map(|_| Owned::none()));
-onearg!(pub m_force_close<S: SocketKind>, |slf, exc| force_close_socket::<
-    S,
->(slf, null_if_none(exc))
+onearg!(pub m_force_close<S: SocketKind>, |slf: Transport<S>, exc| force_close_socket(
+    slf,
+    null_if_none(exc)
+)
 .map(|_| Owned::none()));
-onearg!(pub m_socket_call_connection_lost<S: SocketKind>, |slf, exc| {
+onearg!(pub m_socket_call_connection_lost<S: SocketKind>, |slf: Transport<S>, exc| {
     S::call_connection_lost(slf, null_if_none(exc)).map(|_| Owned::none())
 });

@@ -21,7 +21,7 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, PyResult};
 use crate::python::ffi::type_spec::{set_class_attrs, zeroed_type_object, TypeSpec};
 use crate::python::transport::read_buffer::{read_bytes, MAX_READ};
-use crate::python::transport::{self as common, io_state, PipeKind, TransportKind};
+use crate::python::transport::{self as common, PipeKind, Transport, TransportKind};
 
 /// What only the read side keeps: nothing beyond the common part (its
 /// `paused` flag is `IoState::paused`).
@@ -44,28 +44,35 @@ impl PipeKind for ReadState {
         ReadState
     }
 
-    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+    fn close_with(slf: ReadPipe<'_>, exc: *mut PyObject) -> PyResult<()> {
         close_with(slf, exc)
     }
 }
 
+/// A borrowed `ReadPipeTransport`.
+type ReadPipe<'py> = Transport<'py, ReadState>;
+
 pub static mut READ_PIPE_TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
-static READABLE: NativeCallback =
-    common::registration::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
+static READABLE: NativeCallback = common::registration::transport_callback(
+    // SAFETY: the engine runs this table only with a read pipe.
+    |obj| on_readable(unsafe { ReadPipe::from_ptr(obj) }),
+    Direction::Read,
+    &names::S_READ_READY,
+);
 
 /// The pipe is readable (`_read_ready`).
-pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
-    if !io_state(slf).reading.get() {
+fn on_readable(slf: ReadPipe<'_>) -> PyResult<()> {
+    if !slf.io_state().reading.get() {
         return Ok(());
     }
-    common::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
+    common::registration::run_callback(slf.any(), Direction::Read, &names::S_READ_READY, || {
         read_ready(slf)
     })
 }
 
-fn read_ready(slf: *mut PyObject) -> PyResult<()> {
-    let bytes = match read_bytes(common::owned_fd(slf), MAX_READ) {
+fn read_ready(slf: ReadPipe<'_>) -> PyResult<()> {
+    let bytes = match read_bytes(slf.owned_fd(), MAX_READ) {
         Ok(bytes) => bytes?,
         Err(e) if sys::would_block(&e) => return Ok(()),
         Err(e) => {
@@ -81,13 +88,17 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     };
     // SAFETY: bytes is a live bytes object.
     if unsafe { Py_SIZE(bytes.as_ptr()) } > 0 {
-        return common::protocol::call_protocol(slf, &names::S_DATA_RECEIVED, &[bytes.as_ptr()])
-            .map(drop);
+        return common::protocol::call_protocol(
+            slf.any(),
+            &names::S_DATA_RECEIVED,
+            &[bytes.as_ptr()],
+        )
+        .map(drop);
     }
-    common::report::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
-    io_state(slf).closing.set(true);
-    common::registration::unregister(slf, Direction::Read);
-    let proto = common::protocol::protocol(slf);
+    common::report::debug_log(slf.any(), &names::S_INFO_LOG, c"%r was closed by peer")?;
+    slf.io_state().closing.set(true);
+    common::registration::unregister(slf.any(), Direction::Read);
+    let proto = common::protocol::protocol(slf.any());
     // SAFETY: proto is live; a new reference or null.
     let eof_received = unsafe {
         Owned::from_new(PyObject_GetAttr(
@@ -95,30 +106,33 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
             names::S_EOF_RECEIVED.get(),
         ))?
     };
-    common::protocol::call_soon(slf, eof_received.as_ptr(), &[])?;
-    common::protocol::schedule_connection_lost(slf, null_mut())
+    common::protocol::call_soon(slf.any(), eof_received.as_ptr(), &[])?;
+    common::protocol::schedule_connection_lost(slf.any(), null_mut())
 }
 
 /// asyncio's `_close(exc)`.
-fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    io_state(slf).closing.set(true);
-    common::registration::unregister(slf, Direction::Read);
-    common::protocol::schedule_connection_lost(slf, exc)
+fn close_with(slf: ReadPipe<'_>, exc: *mut PyObject) -> PyResult<()> {
+    slf.io_state().closing.set(true);
+    common::registration::unregister(slf.any(), Direction::Read);
+    common::protocol::schedule_connection_lost(slf.any(), exc)
 }
 
-noargs!(m_read_ready, |slf| {
+noargs!(m_read_ready, |slf: ReadPipe| {
     read_ready(slf)?;
     Ok(Owned::none())
 });
-noargs!(m_close, |slf| {
-    if !io_state(slf).closing.get() {
+noargs!(m_close, |slf: ReadPipe| {
+    if !slf.io_state().closing.get() {
         close_with(slf, null_mut())?;
     }
     Ok(Owned::none())
 });
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::report::pipe_repr(slf, Direction::Read, None))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { ReadPipe::from_ptr(slf) };
+    ffi_edge(|| common::report::pipe_repr(slf.any(), Direction::Read, None))
 }
 
 const COMMON: [PyMethodDef; 5] = common::methods::pipe_methods::<ReadState>();

@@ -4,45 +4,82 @@
 
 use pyo3_ffi::*;
 use std::cell::Cell;
-use std::ptr::null_mut;
 
 use crate::core::interest::Direction;
 use crate::python::event_loop::ready_item::{NativeCallback, ReadyItem};
 use crate::python::event_loop::LoopObject;
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::bool_object;
-use crate::python::ffi::owned::{clear_slot, Owned};
+use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise_io, PyResult, Raised};
-use crate::python::transport::{io_object, io_state, owned_fd, refs};
+use crate::python::transport::{ObjectSlot, Transport};
 
 /// The engine's table for a transport kind's readiness in `interest`:
-/// `run` is the kind's handler, `method` the asyncio method it stands for.
+/// `run` is the kind's handler (its object checked as the kind's, see
+/// `NativeCallback`), `method` the asyncio method it stands for.
 pub const fn transport_callback(
-    run: fn(*mut PyObject) -> PyResult<()>,
+    run: unsafe fn(*mut PyObject) -> PyResult<()>,
     interest: Direction,
     method: &'static names::Cached,
 ) -> NativeCallback {
     match interest {
         Direction::Read => NativeCallback {
             run,
-            wanted: |slf| io_state(slf).reading.get(),
-            forget: |slf| io_state(slf).reading.set(false),
+            wanted: wanted::<false>,
+            forget: forget::<false>,
             asyncio_method: Some(method),
-            debug_handle: |slf| debug_handle(slf, Direction::Read),
+            debug_handle: engine_debug_handle::<false>,
         },
         Direction::Write => NativeCallback {
             run,
-            wanted: |slf| io_state(slf).writing.get(),
-            forget: |slf| io_state(slf).writing.set(false),
+            wanted: wanted::<true>,
+            forget: forget::<true>,
             asyncio_method: Some(method),
-            debug_handle: |slf| debug_handle(slf, Direction::Write),
+            debug_handle: engine_debug_handle::<true>,
         },
     }
 }
 
+/// The direction a table's functions stand for (a `bool` const parameter,
+/// as an enum cannot be one).
+const fn direction(write: bool) -> Direction {
+    if write {
+        Direction::Write
+    } else {
+        Direction::Read
+    }
+}
+
+/// `NativeCallback::wanted`: still registered for the direction.
+///
+/// # Safety
+/// `obj` is a live transport, as the engine passes a transport's table.
+unsafe fn wanted<const WRITE: bool>(obj: *mut PyObject) -> bool {
+    // SAFETY: per the contract; only the common part is read.
+    flag(unsafe { Transport::from_ptr(obj) }, direction(WRITE)).get()
+}
+
+/// `NativeCallback::forget`: the engine no longer watches the direction.
+///
+/// # Safety
+/// As `wanted`.
+unsafe fn forget<const WRITE: bool>(obj: *mut PyObject) {
+    // SAFETY: per the contract; only the common part is written.
+    flag(unsafe { Transport::from_ptr(obj) }, direction(WRITE)).set(false)
+}
+
+/// `NativeCallback::debug_handle`.
+///
+/// # Safety
+/// As `wanted`.
+unsafe fn engine_debug_handle<const WRITE: bool>(obj: *mut PyObject) -> *mut PyObject {
+    // SAFETY: per the contract; only the common part is read.
+    debug_handle(unsafe { Transport::from_ptr(obj) }, direction(WRITE))
+}
+
 #[inline]
-fn flag<'a>(slf: *mut PyObject, interest: Direction) -> &'a Cell<bool> {
-    let c = io_state(slf);
+fn flag<'py>(slf: Transport<'py>, interest: Direction) -> &'py Cell<bool> {
+    let c = slf.io_state();
     match interest {
         Direction::Read => &c.reading,
         Direction::Write => &c.writing,
@@ -50,32 +87,28 @@ fn flag<'a>(slf: *mut PyObject, interest: Direction) -> &'a Cell<bool> {
 }
 
 /// The debug-mode handle standing for `interest`'s callback (null if none).
-pub fn debug_handle(slf: *mut PyObject, interest: Direction) -> *mut PyObject {
-    // SAFETY: slf is live; reading a field.
-    unsafe { *debug_handle_slot(slf, interest) }
+pub fn debug_handle(slf: Transport<'_>, interest: Direction) -> *mut PyObject {
+    debug_handle_slot(slf, interest).get()
 }
 
-fn debug_handle_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
-    let s = refs(slf);
-    // SAFETY: only computes a field address of a live transport.
-    unsafe {
-        match interest {
-            Direction::Read => &raw mut (*s).read_handle,
-            Direction::Write => &raw mut (*s).write_handle,
-        }
+fn debug_handle_slot(slf: Transport<'_>, interest: Direction) -> &ObjectSlot {
+    let s = slf.refs();
+    match interest {
+        Direction::Read => &s.read_handle,
+        Direction::Write => &s.write_handle,
     }
 }
 
 /// Debug mode: a Handle of `transport.<method>()`, as asyncio's reader or
 /// writer handle (running in `context`, with its source traceback).
 fn make_debug_handle(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     lp: &Owned,
     method: &names::Cached,
     context: *mut PyObject,
 ) -> PyResult<Owned> {
     // SAFETY: slf is live; the bound method is a new reference.
-    let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf, method.get()))? };
+    let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf.as_ptr(), method.get()))? };
     let handle = crate::python::handle::HandleRef::new(
         &raw mut crate::python::handle::HANDLE_TYPE,
         lp.as_ptr(),
@@ -89,36 +122,31 @@ fn make_debug_handle(
 }
 
 #[inline]
-fn context_slot(slf: *mut PyObject, interest: Direction) -> *mut *mut PyObject {
-    let s = refs(slf);
-    // SAFETY: only computes a field address of a live transport.
-    unsafe {
-        match interest {
-            Direction::Read => &raw mut (*s).read_context,
-            Direction::Write => &raw mut (*s).write_context,
-        }
+fn context_slot(slf: Transport<'_>, interest: Direction) -> &ObjectSlot {
+    let s = slf.refs();
+    match interest {
+        Direction::Read => &s.read_context,
+        Direction::Write => &s.write_context,
     }
 }
 
+/// The loop, borrowed (None once let go). Python code that may let go of
+/// it must not run while this is held: see `loop_owned`.
 #[inline]
-pub fn loop_of<'a>(slf: *mut PyObject) -> Option<&'a LoopObject> {
-    // SAFETY: slf is live; loop_ is null or a live Loop.
-    let lp = unsafe { (*refs(slf)).loop_ };
+pub fn loop_of<'py>(slf: Transport<'py>) -> Option<&'py LoopObject> {
+    let lp = slf.refs().loop_.get();
     (!lp.is_null()).then(|| LoopObject::from_ptr(lp))
 }
 
 /// The loop as an owned reference (it outlives a callback that lets go of it).
-pub fn loop_owned(slf: *mut PyObject) -> Option<Owned> {
-    // SAFETY: slf is live; loop_ is null or a live Loop.
-    let lp = unsafe { (*refs(slf)).loop_ };
-    // SAFETY: lp is live when non-null.
-    (!lp.is_null()).then(|| unsafe { Owned::from_borrowed(lp) })
+pub fn loop_owned(slf: Transport<'_>) -> Option<Owned> {
+    slf.refs().loop_.take_clone()
 }
 
 /// Watches the fd for `interest` (idempotent) with the kind's `callback`,
 /// its callbacks running in a copy of the current context.
 pub fn register(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     interest: Direction,
     callback: &'static NativeCallback,
 ) -> PyResult<()> {
@@ -133,37 +161,26 @@ pub fn register(
     let lp = LoopObject::from_ptr(loop_ref.as_ptr());
     // asyncio's `_add_reader`/`_add_writer` check this first.
     lp.ensure_open()?;
-    let fd = io_state(slf).fd.get();
-    if !io_object(slf).is_null() && owned_fd(slf) != fd {
+    let fd = slf.io_state().fd.get();
+    if !slf.io_object().is_null() && slf.owned_fd() != fd {
         // The object was closed behind our back and the number may name
         // another connection now: never watch it on our behalf. EBADF is
         // what asyncio's selector says for a number no longer open.
         return Err(raise_io(&std::io::Error::from_raw_os_error(libc::EBADF)));
     }
-    // SAFETY: the slot holds null or an owned Context; the copy is owned.
-    let context = unsafe {
-        let shared = (*refs(slf)).connection_context;
-        let copy = if shared.is_null() {
-            Owned::from_new(PyContext_CopyCurrent())?
-        } else {
-            Owned::from_borrowed(shared)
-        };
-        let slot = context_slot(slf, interest);
-        clear_slot(slot);
-        *slot = copy.clone().into_ptr();
-        copy
+    let context = match slf.refs().connection_context.take_clone() {
+        Some(shared) => shared,
+        // SAFETY: a new Context reference or null.
+        None => unsafe { Owned::from_new(PyContext_CopyCurrent())? },
     };
-    // SAFETY: slf is live.
-    let item = ReadyItem::Native(unsafe { Owned::from_borrowed(slf) }, callback);
+    context_slot(slf, interest).set(context.clone());
+    // SAFETY: the table is the one of this transport's kind (its caller's
+    // contract), so the engine runs it with the object it was made for.
+    let item = unsafe { ReadyItem::native(Owned::from_borrowed(slf.as_ptr()), callback) };
     if lp.debug() {
         if let Some(method) = callback.asyncio_method {
             let handle = make_debug_handle(slf, &loop_ref, method, context.as_ptr())?;
-            // SAFETY: the slot holds null or an owned reference.
-            unsafe {
-                let slot = debug_handle_slot(slf, interest);
-                clear_slot(slot);
-                *slot = handle.into_ptr();
-            }
+            debug_handle_slot(slf, interest).set(handle);
         }
     }
     let result = {
@@ -185,34 +202,25 @@ pub fn register(
 }
 
 /// Stops watching the fd for `interest` (idempotent).
-pub fn unregister(slf: *mut PyObject, interest: Direction) {
+pub fn unregister(slf: Transport<'_>, interest: Direction) {
     if !flag(slf, interest).replace(false) {
         return;
     }
     if let Some(lp) = loop_of(slf) {
-        let fd = io_state(slf).fd.get();
+        let fd = slf.io_state().fd.get();
         let removed = {
             let mut engine = lp.engine().borrow_mut();
             engine.remove_watcher(fd, interest)
         };
         drop(removed);
     }
-    let handle = debug_handle(slf, interest);
-    if !handle.is_null() {
-        // asyncio cancels the reader/writer handle it removes.
-        // SAFETY: the slot holds an owned handle; taken before cancelling.
-        unsafe {
-            let handle = Owned::from_new(std::mem::replace(
-                &mut *debug_handle_slot(slf, interest),
-                null_mut(),
-            ));
-            if let Ok(handle) = handle {
-                // unregister() cannot fail: a repr that raised in debug
-                // mode's cancel() is reported as unraisable instead.
-                if crate::python::handle::cancel(handle.as_ptr().cast()).is_err() {
-                    PyErr_WriteUnraisable(handle.as_ptr());
-                }
-            }
+    // asyncio cancels the reader/writer handle it removes.
+    if let Some(handle) = debug_handle_slot(slf, interest).take() {
+        // unregister() cannot fail: a repr that raised in debug mode's
+        // cancel() is reported as unraisable instead.
+        if crate::python::handle::cancel(handle.as_ptr().cast()).is_err() {
+            // SAFETY: handle is live; the pending exception is reported.
+            unsafe { PyErr_WriteUnraisable(handle.as_ptr()) };
         }
     }
 }
@@ -220,18 +228,16 @@ pub fn unregister(slf: *mut PyObject, interest: Direction) {
 /// Runs `f` inside the context captured when `interest` was registered.
 #[inline]
 pub fn in_context(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     interest: Direction,
     f: impl FnOnce() -> PyResult<()>,
 ) -> PyResult<()> {
-    // SAFETY: slf is live; the slot is null or a live Context, re-owned for
-    // the call because the callback may register again (replacing it).
+    // Re-owned for the call: the callback may register again (replacing it).
+    let Some(context) = context_slot(slf, interest).take_clone() else {
+        return f();
+    };
+    // SAFETY: context is a live Context; enter and exit pair up.
     unsafe {
-        let slot = *context_slot(slf, interest);
-        if slot.is_null() {
-            return f();
-        }
-        let context = Owned::from_borrowed(slot);
         if PyContext_Enter(context.as_ptr()) < 0 {
             return Err(Raised);
         }
@@ -248,7 +254,7 @@ pub fn in_context(
 /// is reported as asyncio's `Handle._run` reports one; KeyboardInterrupt
 /// and SystemExit propagate.
 pub fn run_callback(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     interest: Direction,
     name: &names::Cached,
     f: impl FnOnce() -> PyResult<()>,
@@ -264,7 +270,7 @@ pub fn run_callback(
         return Ok(());
     };
     // SAFETY: slf is live; the bound method is a new reference or null.
-    let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf, name.get()))? };
+    let callback = unsafe { Owned::from_new(PyObject_GetAttr(slf.as_ptr(), name.get()))? };
     let removed = bool_object(!flag(slf, interest).get());
     call_support(
         &names::S_TRANSPORT_CALLBACK_ERROR,

@@ -11,7 +11,7 @@ use crate::python::ffi::objects::bool_object;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::PyResult;
 use crate::python::transport::registration::loop_of;
-use crate::python::transport::{io_object, io_state};
+use crate::python::transport::Transport;
 
 /// A new str object holding `text`.
 pub fn str_object(text: &CStr) -> PyResult<Owned> {
@@ -21,11 +21,11 @@ pub fn str_object(text: &CStr) -> PyResult<Owned> {
 
 /// A socket transport's `_fatal_error(exc, message)` report (reporting in
 /// Python; the caller then force-closes).
-pub fn report_socket_fatal(slf: *mut PyObject, exc: Owned, message: &CStr) -> PyResult<()> {
+pub fn report_socket_fatal(slf: Transport<'_>, exc: Owned, message: &CStr) -> PyResult<()> {
     let text = str_object(message)?;
     call_support(
         &names::S_TRANSPORT_FATAL_ERROR,
-        &[slf, exc.as_ptr(), text.as_ptr()],
+        &[slf.as_ptr(), exc.as_ptr(), text.as_ptr()],
     )
     .map(drop)
 }
@@ -34,7 +34,7 @@ pub fn report_socket_fatal(slf: *mut PyObject, exc: Owned, message: &CStr) -> Py
 /// closes): an OSError (with `any_os_error`; else only EIO) is logged in
 /// debug mode only, anything else goes to the exception handler.
 pub fn report_pipe_fatal(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     exc: &Owned,
     message: &CStr,
     any_os_error: bool,
@@ -43,7 +43,7 @@ pub fn report_pipe_fatal(
     call_support(
         &names::S_PIPE_FATAL_ERROR,
         &[
-            slf,
+            slf.as_ptr(),
             exc.as_ptr(),
             text.as_ptr(),
             bool_object(any_os_error).as_ptr(),
@@ -53,21 +53,21 @@ pub fn report_pipe_fatal(
 }
 
 /// Debug mode only: `logger.<level>(message, transport)`.
-pub fn debug_log(slf: *mut PyObject, level: &names::Cached, message: &CStr) -> PyResult<()> {
+pub fn debug_log(slf: Transport<'_>, level: &names::Cached, message: &CStr) -> PyResult<()> {
     if !loop_of(slf).is_some_and(|lp| lp.debug()) {
         return Ok(());
     }
     let text = str_object(message)?;
-    call_support(level, &[text.as_ptr(), slf]).map(drop)
+    call_support(level, &[text.as_ptr(), slf.as_ptr()]).map(drop)
 }
 
 /// The type's short name and the "closed"/"closing" words of a repr.
-fn repr_head(slf: *mut PyObject) -> Vec<String> {
-    let c = io_state(slf);
+fn repr_head(slf: Transport<'_>) -> Vec<String> {
+    let c = slf.io_state();
     // SAFETY: slf is live; tp_name is a C string.
-    let full = unsafe { CStr::from_ptr((*Py_TYPE(slf)).tp_name).to_string_lossy() };
+    let full = unsafe { CStr::from_ptr((*Py_TYPE(slf.as_ptr())).tp_name).to_string_lossy() };
     let mut info = vec![full.rsplit('.').next().unwrap_or_default().to_owned()];
-    if io_object(slf).is_null() {
+    if slf.io_object().is_null() {
         info.push("closed".into());
     } else if c.closing.get() {
         info.push("closing".into());
@@ -82,10 +82,10 @@ fn repr_object(info: Vec<String>) -> PyResult<Owned> {
 }
 
 /// `repr()`, as asyncio's selector transports build it.
-pub fn socket_repr(slf: *mut PyObject, bufsize: impl Display) -> PyResult<Owned> {
+pub fn socket_repr(slf: Transport<'_>, bufsize: impl Display) -> PyResult<Owned> {
     let mut info = repr_head(slf);
     if loop_of(slf).is_some_and(|lp| !lp.is_closed()) {
-        let c = io_state(slf);
+        let c = slf.io_state();
         let polling = |on: bool| if on { "polling" } else { "idle" };
         info.push(format!("read={}", polling(c.reading.get())));
         info.push(format!(
@@ -99,18 +99,18 @@ pub fn socket_repr(slf: *mut PyObject, bufsize: impl Display) -> PyResult<Owned>
 /// `repr()`, as asyncio's pipe transports build it; `bufsize` only for the
 /// write side.
 pub fn pipe_repr(
-    slf: *mut PyObject,
+    slf: Transport<'_>,
     interest: Direction,
     bufsize: Option<usize>,
 ) -> PyResult<Owned> {
     let mut info = repr_head(slf);
-    let fd = io_state(slf).fd.get();
+    let fd = slf.io_state().fd.get();
     // asyncio asks its selector, which a closed loop no longer has.
     let polling = loop_of(slf).filter(|lp| !lp.is_closed()).map(|lp| {
         let engine = lp.engine().borrow();
         engine.has_watcher(fd, interest)
     });
-    match (io_object(slf).is_null(), polling) {
+    match (slf.io_object().is_null(), polling) {
         (false, Some(polling)) => {
             info.push(if polling { "polling" } else { "idle" }.into());
             if let Some(size) = bufsize {

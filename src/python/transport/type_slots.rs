@@ -6,35 +6,43 @@ use std::ffi::{c_int, c_void};
 use std::ptr::null_mut;
 
 use crate::python::ffi::names::call_support;
-use crate::python::ffi::owned::clear_slot;
 use crate::python::ffi::raised;
 use crate::python::ffi::type_spec::TypeSpec;
 use crate::python::transport::registration::loop_of;
-use crate::python::transport::{
-    io_object, io_state, refs, ObjectRefs, TransportKind, TransportObject,
-};
+use crate::python::transport::{ObjectRefs, Transport, TransportKind, TransportObject};
+
+/// The common part of the object a slot was given. Slots run on objects
+/// whose state may not be set (a failed `tp_new`), so they read the state
+/// through the raw layout, checking it.
+///
+/// # Safety
+/// `slf` is a live transport, as CPython calls a type's slots with.
+unsafe fn common<'py>(slf: *mut PyObject) -> Transport<'py> {
+    // SAFETY: per the contract; the common part needs no state.
+    unsafe { Transport::from_ptr(slf) }
+}
 
 unsafe extern "C" fn traverse<S: TransportKind>(
     slf: *mut PyObject,
     visit: visitproc,
     arg: *mut c_void,
 ) -> c_int {
-    let s = refs(slf);
     // SAFETY: the GC passes a live object; each slot is null or live; the
     // state, when set, is an S.
     unsafe {
+        let s = common(slf).refs();
         let rc = crate::python::ffi::objects::visit_slots(
             &[
-                (*s).dict,
-                (*s).loop_,
-                (*s).io,
-                (*s).protocol,
-                (*s).extra,
-                (*s).read_context,
-                (*s).write_context,
-                (*s).read_handle,
-                (*s).write_handle,
-                (*s).connection_context,
+                s.dict.get(),
+                s.loop_.get(),
+                s.io.get(),
+                s.protocol.get(),
+                s.extra.get(),
+                s.read_context.get(),
+                s.write_context.get(),
+                s.read_handle.get(),
+                s.write_handle.get(),
+                s.connection_context.get(),
             ],
             visit,
             arg,
@@ -48,25 +56,24 @@ unsafe extern "C" fn traverse<S: TransportKind>(
 }
 
 unsafe extern "C" fn clear<S: TransportKind>(slf: *mut PyObject) -> c_int {
-    let s = refs(slf);
-    // SAFETY: each slot is null or owned; clear_slot nulls it first; the
-    // state, when set, is an S.
-    unsafe {
+    // SAFETY: CPython passes a live object; the state, when set, is an S.
+    let s = unsafe {
         let st = (*slf.cast::<TransportObject<S>>()).state;
         if !st.is_null() {
             (*st).clear();
         }
-        clear_slot(&raw mut (*s).dict);
-        clear_slot(&raw mut (*s).protocol);
-        clear_slot(&raw mut (*s).extra);
-        clear_slot(&raw mut (*s).read_context);
-        clear_slot(&raw mut (*s).write_context);
-        clear_slot(&raw mut (*s).read_handle);
-        clear_slot(&raw mut (*s).write_handle);
-        clear_slot(&raw mut (*s).connection_context);
-        clear_slot(&raw mut (*s).io);
-        clear_slot(&raw mut (*s).loop_);
-    }
+        common(slf).refs()
+    };
+    s.dict.clear();
+    s.protocol.clear();
+    s.extra.clear();
+    s.read_context.clear();
+    s.write_context.clear();
+    s.read_handle.clear();
+    s.write_handle.clear();
+    s.connection_context.clear();
+    s.io.clear();
+    s.loop_.clear();
     0
 }
 
@@ -78,7 +85,7 @@ unsafe extern "C" fn finalize<S: TransportKind>(slf: *mut PyObject) {
     unsafe {
         // At interpreter shutdown warnings cannot be issued; the socket or
         // pipe object closes itself when it goes.
-        if io_object(slf).is_null()
+        if common(slf).io_object().is_null()
             || (*slf.cast::<TransportObject<S>>()).state.is_null()
             || crate::python::ffi::objects::interpreter_finalizing()
         {
@@ -102,13 +109,14 @@ unsafe extern "C" fn dealloc<S: TransportKind>(slf: *mut PyObject) {
             return;
         }
         PyObject_GC_UnTrack(slf.cast());
-        if !(*refs(slf)).weakreflist.is_null() {
+        let t = common(slf);
+        if !t.refs().weakreflist.get().is_null() {
             PyObject_ClearWeakRefs(slf);
         }
         let o = slf.cast::<TransportObject<S>>();
-        if S::TRACKS_FD && !io_object(slf).is_null() && !(*o).state.is_null() {
-            if let Some(lp) = loop_of(slf) {
-                lp.forget_transport_fd(io_state(slf).fd.get());
+        if S::TRACKS_FD && !t.io_object().is_null() && !(*o).state.is_null() {
+            if let Some(lp) = loop_of(t) {
+                lp.forget_transport_fd(t.io_state().fd.get());
             }
         }
         clear::<S>(slf);

@@ -26,7 +26,7 @@ use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{self as common, io_state, PipeKind, TransportKind};
+use crate::python::transport::{self as common, PipeKind, Transport, TransportKind};
 
 /// What only the write side keeps.
 struct WriteState {
@@ -85,65 +85,71 @@ impl PipeKind for WriteState {
         }
     }
 
-    fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+    fn close_with(slf: WritePipe<'_>, exc: *mut PyObject) -> PyResult<()> {
         close_with(slf, exc)
     }
 }
 
 pub static mut WRITE_PIPE_TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
-fn st<'a>(slf: *mut PyObject) -> &'a WriteState {
-    // SAFETY: every object of this type was made by tp_new with a WriteState.
-    unsafe { common::state::<WriteState>(slf) }
-}
+/// A borrowed `WritePipeTransport`.
+type WritePipe<'py> = Transport<'py, WriteState>;
 
-fn buffered(slf: *mut PyObject) -> usize {
-    st(slf).queue.borrow().len()
+fn buffered(slf: WritePipe<'_>) -> usize {
+    slf.state().queue.borrow().len()
 }
 
 /// Drops what is queued (the chunks are released after the borrow ends).
-fn clear_queue(slf: *mut PyObject) {
-    let old = std::mem::take(&mut *st(slf).queue.borrow_mut());
+fn clear_queue(slf: WritePipe<'_>) {
+    let old = std::mem::take(&mut *slf.state().queue.borrow_mut());
     drop(old);
 }
 
 // --- readiness -----------------------------------------------------------------
 
-static WRITABLE: NativeCallback =
-    common::registration::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
-static PEER_CLOSED: NativeCallback =
-    common::registration::transport_callback(on_peer_closed, Direction::Read, &names::S_READ_READY);
+static WRITABLE: NativeCallback = common::registration::transport_callback(
+    // SAFETY: the engine runs this table only with a write pipe.
+    |obj| on_writable(unsafe { WritePipe::from_ptr(obj) }),
+    Direction::Write,
+    &names::S_WRITE_READY,
+);
+static PEER_CLOSED: NativeCallback = common::registration::transport_callback(
+    // SAFETY: the engine runs this table only with a write pipe.
+    |obj| on_peer_closed(unsafe { WritePipe::from_ptr(obj) }),
+    Direction::Read,
+    &names::S_READ_READY,
+);
 
 /// The pipe is writable (`_write_ready`).
-pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
-    if !io_state(slf).writing.get() {
+fn on_writable(slf: WritePipe<'_>) -> PyResult<()> {
+    if !slf.io_state().writing.get() {
         return Ok(());
     }
-    common::registration::run_callback(slf, Direction::Write, &names::S_WRITE_READY, || {
+    common::registration::run_callback(slf.any(), Direction::Write, &names::S_WRITE_READY, || {
         write_ready(slf)
     })
 }
 
 /// The write end turned readable: the reader went away (`_read_ready`).
-pub fn on_peer_closed(slf: *mut PyObject) -> PyResult<()> {
-    if !io_state(slf).reading.get() {
+fn on_peer_closed(slf: WritePipe<'_>) -> PyResult<()> {
+    if !slf.io_state().reading.get() {
         return Ok(());
     }
-    common::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
+    common::registration::run_callback(slf.any(), Direction::Read, &names::S_READ_READY, || {
         peer_closed(slf)
     })
 }
 
-fn write_ready(slf: *mut PyObject) -> PyResult<()> {
-    let s = st(slf);
-    let fd = common::owned_fd(slf);
+fn write_ready(slf: WritePipe<'_>) -> PyResult<()> {
+    let s = slf.state();
+    let fd = slf.owned_fd();
     let result = s.queue.borrow_mut().write_to(fd);
     match result {
         Err(e) if sys::would_block(&e) => Ok(()),
         Err(e) => {
             clear_queue(slf);
             s.conn_lost.set(s.conn_lost.get() + 1);
-            common::registration::unregister(slf, Direction::Write);
+            common::registration::unregister(slf.any(), Direction::Write);
             match raised::io_exception(&e) {
                 Some(exc) => common::methods::pipe_fatal_error::<WriteState>(
                     slf,
@@ -157,10 +163,10 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
             if !s.queue.borrow().is_empty() {
                 return Ok(());
             }
-            common::registration::unregister(slf, Direction::Write);
+            common::registration::unregister(slf.any(), Direction::Write);
             common::flow_control::maybe_resume_protocol::<WriteState>(slf)?; // may write again
-            if io_state(slf).closing.get() {
-                common::registration::unregister(slf, Direction::Read);
+            if slf.io_state().closing.get() {
+                common::registration::unregister(slf.any(), Direction::Read);
                 return common::methods::pipe_connection_lost::<WriteState>(slf, null_mut());
             }
             Ok(())
@@ -168,8 +174,8 @@ fn write_ready(slf: *mut PyObject) -> PyResult<()> {
     }
 }
 
-fn peer_closed(slf: *mut PyObject) -> PyResult<()> {
-    common::report::debug_log(slf, &names::S_INFO_LOG, c"%r was closed by peer")?;
+fn peer_closed(slf: WritePipe<'_>) -> PyResult<()> {
+    common::report::debug_log(slf.any(), &names::S_INFO_LOG, c"%r was closed by peer")?;
     if buffered(slf) == 0 {
         return close_with(slf, null_mut());
     }
@@ -196,14 +202,14 @@ fn chunk_of(data: *mut PyObject) -> PyResult<Chunk> {
     }
 }
 
-fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
+fn write(slf: WritePipe<'_>, data: *mut PyObject) -> PyResult<()> {
     let chunk = match chunk_of(data) {
         Ok(chunk) => chunk,
         Err(Raised) => match raised::take_buffer_error() {
             // A buffer os.write() refuses (not contiguous): asyncio's
             // write fails there, as a fatal write error.
             Some(exc) => {
-                let s = st(slf);
+                let s = slf.state();
                 s.conn_lost.set(s.conn_lost.get() + 1);
                 return common::methods::pipe_fatal_error::<WriteState>(
                     slf,
@@ -218,8 +224,8 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     if len == 0 {
         return Ok(());
     }
-    let s = st(slf);
-    if s.conn_lost.get() > 0 || io_state(slf).closing.get() {
+    let s = slf.state();
+    if s.conn_lost.get() > 0 || slf.io_state().closing.get() {
         if s.conn_lost.get() >= common::LOG_THRESHOLD_FOR_CONNLOST_WRITES {
             call_support(&names::S_PIPE_WRITE_AFTER_LOST, &[])?;
         }
@@ -228,7 +234,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     }
     let mut sent = 0;
     if s.queue.borrow().is_empty() {
-        match sys::write(common::owned_fd(slf), chunk.as_ref()) {
+        match sys::write(slf.owned_fd(), chunk.as_ref()) {
             Ok(n) if n == len => return Ok(()),
             Ok(n) => sent = n,
             Err(e) if sys::would_block(&e) => {}
@@ -244,7 +250,7 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
                 };
             }
         }
-        common::registration::register(slf, Direction::Write, &WRITABLE)?;
+        common::registration::register(slf.any(), Direction::Write, &WRITABLE)?;
     }
     s.queue.borrow_mut().push(chunk, sent);
     common::flow_control::maybe_pause_protocol::<WriteState>(slf)
@@ -254,25 +260,25 @@ fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
 
 /// asyncio's `_close(exc)`: drop the buffer, stop watching, lose the
 /// connection on the next iteration.
-fn close_with(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    io_state(slf).closing.set(true);
+fn close_with(slf: WritePipe<'_>, exc: *mut PyObject) -> PyResult<()> {
+    slf.io_state().closing.set(true);
     if buffered(slf) > 0 {
-        common::registration::unregister(slf, Direction::Write);
+        common::registration::unregister(slf.any(), Direction::Write);
     }
     clear_queue(slf);
-    common::registration::unregister(slf, Direction::Read);
-    common::protocol::schedule_connection_lost(slf, exc)
+    common::registration::unregister(slf.any(), Direction::Read);
+    common::protocol::schedule_connection_lost(slf.any(), exc)
 }
 
 /// `write_eof()`: close once the buffer is flushed.
-fn write_eof(slf: *mut PyObject) -> PyResult<()> {
-    if io_state(slf).closing.get() {
+fn write_eof(slf: WritePipe<'_>) -> PyResult<()> {
+    if slf.io_state().closing.get() {
         return Ok(());
     }
-    io_state(slf).closing.set(true);
+    slf.io_state().closing.set(true);
     if buffered(slf) == 0 {
-        common::registration::unregister(slf, Direction::Read);
-        common::protocol::schedule_connection_lost(slf, null_mut())?;
+        common::registration::unregister(slf.any(), Direction::Read);
+        common::protocol::schedule_connection_lost(slf.any(), null_mut())?;
     }
     Ok(())
 }
@@ -280,10 +286,16 @@ fn write_eof(slf: *mut PyObject) -> PyResult<()> {
 // --- Python methods ------------------------------------------------------------
 
 unsafe extern "C" fn m_write(slf: *mut PyObject, data: *mut PyObject) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { WritePipe::from_ptr(slf) };
     ffi_edge(|| write(slf, data).map(|_| Owned::none()))
 }
 
 unsafe extern "C" fn m_writelines(slf: *mut PyObject, list: *mut PyObject) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { WritePipe::from_ptr(slf) };
     // WriteTransport.writelines: b''.join(list_of_data), then write().
     // SAFETY: the empty bytes and the joined result are new references.
     ffi_edge(|| unsafe {
@@ -297,21 +309,22 @@ unsafe extern "C" fn m_writelines(slf: *mut PyObject, list: *mut PyObject) -> *m
     })
 }
 
-noargs!(m_write_eof, |slf| write_eof(slf).map(|_| Owned::none()));
+noargs!(m_write_eof, |slf: WritePipe| write_eof(slf)
+    .map(|_| Owned::none()));
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
-noargs!(m_close, |slf| {
-    let open = !common::io_object(slf).is_null();
-    if open && !io_state(slf).closing.get() {
+noargs!(m_close, |slf: WritePipe| {
+    let open = !slf.io_object().is_null();
+    if open && !slf.io_state().closing.get() {
         write_eof(slf)?;
     }
     Ok(Owned::none())
 });
-noargs!(m_abort, |slf| close_with(slf, null_mut())
+noargs!(m_abort, |slf: WritePipe| close_with(slf, null_mut())
     .map(|_| Owned::none()));
-noargs!(m_start_reading, |slf| {
+noargs!(m_start_reading, |slf: WritePipe| {
     // The reader trick; nothing to watch once the pipe is gone.
-    if !common::io_object(slf).is_null() {
-        common::registration::register(slf, Direction::Read, WriteState::READABLE)?;
+    if !slf.io_object().is_null() {
+        common::registration::register(slf.any(), Direction::Read, WriteState::READABLE)?;
     }
     Ok(Owned::none())
 });
@@ -322,19 +335,30 @@ noargs!(m_not_implemented, |_slf| {
     unsafe { PyErr_SetNone(PyExc_NotImplementedError) };
     Err(Raised)
 });
-noargs!(m_write_ready, |slf| write_ready(slf).map(|_| Owned::none()));
-noargs!(m_read_ready, |slf| peer_closed(slf).map(|_| Owned::none()));
+noargs!(m_write_ready, |slf: WritePipe| write_ready(slf)
+    .map(|_| Owned::none()));
+noargs!(m_read_ready, |slf: WritePipe| peer_closed(slf)
+    .map(|_| Owned::none()));
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| common::report::pipe_repr(slf, Direction::Write, Some(buffered(slf))))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { WritePipe::from_ptr(slf) };
+    ffi_edge(|| common::report::pipe_repr(slf.any(), Direction::Write, Some(buffered(slf))))
 }
 
 unsafe extern "C" fn get_high_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(st(slf).flow.limits()?.1))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { WritePipe::from_ptr(slf) };
+    ffi_edge(|| Ok(slf.state().flow.limits()?.1))
 }
 
 unsafe extern "C" fn get_low_water(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(st(slf).flow.limits()?.0))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { WritePipe::from_ptr(slf) };
+    ffi_edge(|| Ok(slf.state().flow.limits()?.0))
 }
 
 const COMMON: [PyMethodDef; 5] = common::methods::pipe_methods::<WriteState>();

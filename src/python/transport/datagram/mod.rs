@@ -39,9 +39,7 @@ use crate::python::ffi::type_spec::{set_class_attrs, zeroed_type_object, TypeSpe
 use crate::python::transport::flow_control::{Buffered, FlowControl};
 use crate::python::transport::protocol::{call_protocol, SocketKind};
 use crate::python::transport::read_buffer::{recvfrom_bytes, MAX_READ};
-use crate::python::transport::{
-    self as kit, address, io_state, owned_fd, ObjectSlot, TransportKind,
-};
+use crate::python::transport::{self as kit, address, ObjectSlot, Transport, TransportKind};
 
 /// What `sendto()` adds to the write-buffer size per queued datagram on top
 /// of its length, and what a flushed one takes off. Python 3.13.0 adds 8
@@ -113,7 +111,7 @@ impl SocketKind for DatagramState {
         clear_queue(self);
     }
 
-    fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+    fn call_connection_lost(slf: Datagram<'_>, exc: *mut PyObject) -> PyResult<()> {
         connection_lost(slf, exc)
     }
 }
@@ -160,51 +158,56 @@ impl TransportKind for DatagramState {
 
 pub static mut DATAGRAM_TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
-#[inline]
-fn state<'a>(slf: *mut PyObject) -> &'a DatagramState {
-    // SAFETY: every object of this type was made by tp_new with a DatagramState.
-    unsafe { kit::state::<DatagramState>(slf) }
-}
+/// A borrowed `DatagramTransport`.
+type Datagram<'py> = Transport<'py, DatagramState>;
 
-static READABLE: NativeCallback =
-    kit::registration::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
-static WRITABLE: NativeCallback =
-    kit::registration::transport_callback(on_writable, Direction::Write, &names::S_SENDTO_READY);
+static READABLE: NativeCallback = kit::registration::transport_callback(
+    // SAFETY: the engine runs this table only with a datagram transport.
+    |obj| on_readable(unsafe { Datagram::from_ptr(obj) }),
+    Direction::Read,
+    &names::S_READ_READY,
+);
+static WRITABLE: NativeCallback = kit::registration::transport_callback(
+    // SAFETY: the engine runs this table only with a datagram transport.
+    |obj| on_writable(unsafe { Datagram::from_ptr(obj) }),
+    Direction::Write,
+    &names::S_SENDTO_READY,
+);
 
 /// The socket is readable.
-pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
-    if state(slf).conn_lost.get() > 0 || !io_state(slf).reading.get() {
+fn on_readable(slf: Datagram<'_>) -> PyResult<()> {
+    if slf.state().conn_lost.get() > 0 || !slf.io_state().reading.get() {
         return Ok(());
     }
-    kit::registration::run_callback(slf, Direction::Read, &names::S_READ_READY, || {
+    kit::registration::run_callback(slf.any(), Direction::Read, &names::S_READ_READY, || {
         read_ready(slf)
     })
 }
 
 /// The socket is writable.
-pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
-    if !io_state(slf).writing.get() {
+fn on_writable(slf: Datagram<'_>) -> PyResult<()> {
+    if !slf.io_state().writing.get() {
         return Ok(());
     }
-    kit::registration::run_callback(slf, Direction::Write, &names::S_SENDTO_READY, || {
+    kit::registration::run_callback(slf.any(), Direction::Write, &names::S_SENDTO_READY, || {
         sendto_ready(slf)
     })
 }
 
-fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::registration::register(slf, Direction::Write, &WRITABLE)
+fn start_writing(slf: Datagram<'_>) -> PyResult<()> {
+    kit::registration::register(slf.any(), Direction::Write, &WRITABLE)
 }
 
-fn stop_writing(slf: *mut PyObject) {
-    kit::registration::unregister(slf, Direction::Write)
+fn stop_writing(slf: Datagram<'_>) {
+    kit::registration::unregister(slf.any(), Direction::Write)
 }
 
 // --- protocol calls ----------------------------------------------------------
 
 /// asyncio's `_fatal_error(exc, message)` (reporting in Python, then
 /// `_force_close(exc)`).
-fn fatal_error(slf: *mut PyObject, exc: Owned, message: &CStr) -> PyResult<()> {
-    kit::report::report_socket_fatal(slf, exc, message)
+fn fatal_error(slf: Datagram<'_>, exc: Owned, message: &CStr) -> PyResult<()> {
+    kit::report::report_socket_fatal(slf.any(), exc, message)
 }
 
 /// How a socket operation that raised ended, as asyncio's `except` clauses
@@ -242,10 +245,12 @@ fn pending_failure() -> PyResult<Failure> {
 
 /// A failure of a send: `error_received(exc)` for an OSError, a fatal
 /// error for anything else.
-fn send_failed(slf: *mut PyObject, failure: Failure) -> PyResult<()> {
+fn send_failed(slf: Datagram<'_>, failure: Failure) -> PyResult<()> {
     match failure {
         Failure::Again => Ok(()),
-        Failure::Os(exc) => call_protocol(slf, &names::S_ERROR_RECEIVED, &[exc.as_ptr()]).map(drop),
+        Failure::Os(exc) => {
+            call_protocol(slf.any(), &names::S_ERROR_RECEIVED, &[exc.as_ptr()]).map(drop)
+        }
         Failure::Other(exc) => fatal_error(slf, exc, c"Fatal write error on datagram transport"),
     }
 }
@@ -253,13 +258,13 @@ fn send_failed(slf: *mut PyObject, failure: Failure) -> PyResult<()> {
 // --- reading -----------------------------------------------------------------
 
 /// asyncio's `_read_ready()`: one datagram to `datagram_received`.
-fn read_ready(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
+fn read_ready(slf: Datagram<'_>) -> PyResult<()> {
+    let st = slf.state();
     if st.conn_lost.get() > 0 {
         return Ok(());
     }
     let received = if st.native_addresses {
-        match recvfrom_bytes(owned_fd(slf)) {
+        match recvfrom_bytes(slf.owned_fd()) {
             Err(e) if sys::would_block(&e) => return Ok(()),
             Err(e) => Err(Failure::Os(raised::io_exception(&e).ok_or(Raised)?)),
             Ok(Ok((data, addr))) => match address::to_python(&addr) {
@@ -273,14 +278,14 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
     };
     match received {
         Ok((data, addr)) => call_protocol(
-            slf,
+            slf.any(),
             &names::S_DATAGRAM_RECEIVED,
             &[data.as_ptr(), addr.as_ptr()],
         )
         .map(drop),
         Err(Failure::Again) => Ok(()),
         Err(Failure::Os(exc)) => {
-            call_protocol(slf, &names::S_ERROR_RECEIVED, &[exc.as_ptr()]).map(drop)
+            call_protocol(slf.any(), &names::S_ERROR_RECEIVED, &[exc.as_ptr()]).map(drop)
         }
         Err(Failure::Other(exc)) => {
             fatal_error(slf, exc, c"Fatal read error on datagram transport")
@@ -290,11 +295,11 @@ fn read_ready(slf: *mut PyObject) -> PyResult<()> {
 
 /// `data, addr = sock.recvfrom(max_size)` through the socket object (the
 /// families this adapter does not convert).
-fn python_recvfrom(slf: *mut PyObject) -> PyResult<Result<(Owned, Owned), Failure>> {
+fn python_recvfrom(slf: Datagram<'_>) -> PyResult<Result<(Owned, Owned), Failure>> {
     // SAFETY: slf is live; sock is null or a live socket object; results
     // are owned.
     unsafe {
-        let sock = kit::io_object(slf);
+        let sock = slf.io_object();
         if sock.is_null() {
             return Ok(Err(Failure::Again));
         }
@@ -324,17 +329,17 @@ fn python_recvfrom(slf: *mut PyObject) -> PyResult<Result<(Owned, Owned), Failur
 
 /// asyncio's `_call_connection_lost(exc)`: tell the protocol, then release
 /// the socket, the protocol and the loop.
-fn connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    kit::protocol::lose_connection(slf, exc, state(slf).protocol_connected.get(), || {
+fn connection_lost(slf: Datagram<'_>, exc: *mut PyObject) -> PyResult<()> {
+    kit::protocol::lose_connection(slf.any(), exc, slf.state().protocol_connected.get(), || {
         kit::protocol::release::<DatagramState>(slf)
     })
 }
 
 // --- Python methods ----------------------------------------------------------
 
-fn set_protocol(slf: *mut PyObject, protocol: *mut PyObject) {
-    kit::replace_protocol(slf, protocol);
-    state(slf).protocol_connected.set(true);
+fn set_protocol(slf: Datagram<'_>, protocol: *mut PyObject) {
+    kit::replace_protocol(slf.any(), protocol);
+    slf.state().protocol_connected.set(true);
 }
 
 unsafe extern "C" fn m_sendto(
@@ -343,6 +348,9 @@ unsafe extern "C" fn m_sendto(
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Datagram::from_ptr(slf) };
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
         let args = unsafe { positional(argv, nargsf) };
@@ -365,27 +373,37 @@ unsafe extern "C" fn m_sendto(
     })
 }
 
-onearg!(m_set_protocol, |slf, protocol| {
+onearg!(m_set_protocol, |slf: Datagram, protocol| {
     set_protocol(slf, protocol);
     Ok(Owned::none())
 });
-noargs!(m_read_ready, |slf| read_ready(slf).map(|_| Owned::none()));
-noargs!(m_sendto_ready, |slf| sendto_ready(slf)
+noargs!(m_read_ready, |slf: Datagram| read_ready(slf)
+    .map(|_| Owned::none()));
+noargs!(m_sendto_ready, |slf: Datagram| sendto_ready(slf)
     .map(|_| Owned::none()));
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| kit::report::socket_repr(slf, state(slf).buffer_size.get()))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Datagram::from_ptr(slf) };
+    ffi_edge(|| kit::report::socket_repr(slf.any(), slf.state().buffer_size.get()))
 }
 
 // --- attributes --------------------------------------------------------------
 
 unsafe extern "C" fn get_address(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(state(slf).address.attr()))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Datagram::from_ptr(slf) };
+    ffi_edge(|| Ok(slf.state().address.attr()))
 }
 
 unsafe extern "C" fn get_buffer_size(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Datagram::from_ptr(slf) };
     // SAFETY: a new int reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLongLong(state(slf).buffer_size.get())) })
+    ffi_edge(|| unsafe { Owned::from_new(PyLong_FromLongLong(slf.state().buffer_size.get())) })
 }
 
 // --- type slots --------------------------------------------------------------
@@ -453,7 +471,8 @@ unsafe extern "C" fn tp_new(
         // SAFETY: address is live.
         state.address.set(unsafe { Owned::from_borrowed(address) });
         let obj = kit::alloc(tp, lp, sock, extra, fd, state)?;
-        set_protocol(obj.as_ptr(), protocol);
+        // SAFETY: obj is the new transport, of this kind.
+        set_protocol(unsafe { Datagram::from_ptr(obj.as_ptr()) }, protocol);
         Ok(obj)
     })
 }

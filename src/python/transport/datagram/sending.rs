@@ -10,11 +10,11 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::transport::datagram::{
-    connection_lost, pending_failure, send_failed, start_writing, state, stop_writing,
+    connection_lost, pending_failure, send_failed, start_writing, stop_writing, Datagram,
     DatagramState, Failure, Queued, HEADER_ADDED, HEADER_REMOVED,
 };
 use crate::python::transport::write_chunk::{is_bytes_like, not_bytes_like};
-use crate::python::transport::{self as kit, address, io_state, owned_fd};
+use crate::python::transport::{self as kit, address};
 
 enum Sent {
     Done,
@@ -46,15 +46,15 @@ fn with_bytes<T>(data: *mut PyObject, f: impl FnOnce(&[u8]) -> T) -> PyResult<T>
 
 /// One datagram out: `sock.send(data)` when connected, else
 /// `sock.sendto(data, addr)` (natively when the address converts here).
-fn send_one(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyResult<Sent> {
-    let st = state(slf);
+fn send_one(slf: Datagram<'_>, data: *mut PyObject, addr: *mut PyObject) -> PyResult<Sent> {
+    let st = slf.state();
     let io_result = if st.connected {
-        let fd = owned_fd(slf);
+        let fd = slf.owned_fd();
         with_bytes(data, |buf| sys::send(fd, buf))
     } else if st.native_addresses {
         match address::from_python(st.family, addr) {
             Ok(Some(sockaddr)) => {
-                let fd = owned_fd(slf);
+                let fd = slf.owned_fd();
                 with_bytes(data, |buf| sys::sendto(fd, buf, &sockaddr))
             }
             Ok(None) => return python_sendto(slf, data, addr),
@@ -75,10 +75,10 @@ fn send_one(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyR
 
 /// `sock.sendto(data, addr)` through the socket object: name resolution,
 /// special hosts, other families and every error stay the socket module's.
-fn python_sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyResult<Sent> {
+fn python_sendto(slf: Datagram<'_>, data: *mut PyObject, addr: *mut PyObject) -> PyResult<Sent> {
     // SAFETY: sock is null or a live socket; results owned.
     unsafe {
-        let sock = kit::io_object(slf);
+        let sock = slf.io_object();
         if sock.is_null() {
             return Ok(Sent::Done);
         }
@@ -100,7 +100,7 @@ fn header_removed() -> i64 {
 }
 
 /// asyncio's `sendto(data, addr=None)`.
-pub(super) fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObject) -> PyResult<()> {
+pub(super) fn sendto(slf: Datagram<'_>, data: *mut PyObject, addr: *mut PyObject) -> PyResult<()> {
     if !is_bytes_like(data) {
         return Err(not_bytes_like(
             "data argument must be a bytes-like object, not ",
@@ -119,7 +119,7 @@ pub(super) fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObjec
             return Ok(());
         }
     }
-    let st = state(slf);
+    let st = slf.state();
     let mut addr = if addr.is_null() {
         // SAFETY: Py_None is immortal.
         unsafe { Py_None() }
@@ -140,7 +140,7 @@ pub(super) fn sendto(slf: *mut PyObject, data: *mut PyObject, addr: *mut PyObjec
         }
         addr = address;
     }
-    let released = kit::io_object(slf).is_null();
+    let released = slf.io_object().is_null();
     // asyncio drops a connected endpoint's datagrams once the connection is
     // lost; once the socket is released it would raise AttributeError on
     // `None.sendto`, for connected and unconnected endpoints alike: we drop
@@ -197,8 +197,8 @@ fn address_allowed(addr: *mut PyObject, address: *mut PyObject) -> PyResult<bool
 }
 
 /// asyncio's `_sendto_ready()`: flush the queue until the socket is full.
-pub(super) fn sendto_ready(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
+pub(super) fn sendto_ready(slf: Datagram<'_>) -> PyResult<()> {
+    let st = slf.state();
     loop {
         let item = st.queue.borrow_mut().pop_front();
         let Some(item) = item else {
@@ -227,7 +227,7 @@ pub(super) fn sendto_ready(slf: *mut PyObject) -> PyResult<()> {
     kit::flow_control::maybe_resume_protocol::<DatagramState>(slf)?;
     if st.queue.borrow().is_empty() {
         stop_writing(slf);
-        if io_state(slf).closing.get() {
+        if slf.io_state().closing.get() {
             return connection_lost(slf, null_mut());
         }
     }

@@ -7,7 +7,7 @@
 //! gathered `sendmsg` per writable event. Cold paths (error reports, debug
 //! logs, server bookkeeping) call `zloop._support`. What every transport
 //! has (layout, registration, contexts, flow control, closing) is in
-//! `transport_kit`.
+//! the `transport` module.
 
 mod writing;
 
@@ -35,7 +35,7 @@ use crate::python::transport::read_buffer::{recv_bytes, MAX_READ};
 use crate::python::transport::registration::in_context;
 use crate::python::transport::report::debug_log;
 use crate::python::transport::write_chunk::Chunk;
-use crate::python::transport::{self as kit, io_state, owned_fd, ObjectSlot, TransportKind};
+use crate::python::transport::{self as kit, ObjectSlot, Transport, TransportKind};
 
 struct TransportState {
     queue: RefCell<WriteQueue<Chunk>>,
@@ -78,7 +78,7 @@ impl SocketKind for TransportState {
         self.queue.borrow_mut().clear();
     }
 
-    fn call_connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
+    fn call_connection_lost(slf: Stream<'_>, exc: *mut PyObject) -> PyResult<()> {
         connection_lost(slf, exc)
     }
 }
@@ -110,24 +110,29 @@ impl TransportKind for TransportState {
 
 pub static mut TRANSPORT_TYPE: PyTypeObject = zeroed_type_object();
 
-#[inline]
-fn state<'a>(slf: *mut PyObject) -> &'a TransportState {
-    // SAFETY: every object of this type was made by tp_new with a TransportState.
-    unsafe { kit::state::<TransportState>(slf) }
-}
+/// A borrowed stream `Transport`.
+type Stream<'py> = Transport<'py, TransportState>;
 
-static READABLE: NativeCallback =
-    kit::registration::transport_callback(on_readable, Direction::Read, &names::S_READ_READY);
-static WRITABLE: NativeCallback =
-    kit::registration::transport_callback(on_writable, Direction::Write, &names::S_WRITE_READY);
+static READABLE: NativeCallback = kit::registration::transport_callback(
+    // SAFETY: the engine runs this table only with a stream transport.
+    |obj| on_readable(unsafe { Stream::from_ptr(obj) }),
+    Direction::Read,
+    &names::S_READ_READY,
+);
+static WRITABLE: NativeCallback = kit::registration::transport_callback(
+    // SAFETY: the engine runs this table only with a stream transport.
+    |obj| on_writable(unsafe { Stream::from_ptr(obj) }),
+    Direction::Write,
+    &names::S_WRITE_READY,
+);
 
 /// The socket is readable.
-pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    if st.conn_lost.get() > 0 || !io_state(slf).reading.get() {
+fn on_readable(slf: Stream<'_>) -> PyResult<()> {
+    let st = slf.state();
+    if st.conn_lost.get() > 0 || !slf.io_state().reading.get() {
         return Ok(());
     }
-    in_context(slf, Direction::Read, || {
+    in_context(slf.any(), Direction::Read, || {
         if st.buffered.get() {
             read_into_protocol_buffer(slf)
         } else {
@@ -137,30 +142,30 @@ pub fn on_readable(slf: *mut PyObject) -> PyResult<()> {
 }
 
 /// The socket is writable.
-pub fn on_writable(slf: *mut PyObject) -> PyResult<()> {
-    if state(slf).conn_lost.get() > 0 || !io_state(slf).writing.get() {
+fn on_writable(slf: Stream<'_>) -> PyResult<()> {
+    if slf.state().conn_lost.get() > 0 || !slf.io_state().writing.get() {
         return Ok(());
     }
-    in_context(slf, Direction::Write, || flush(slf))
+    in_context(slf.any(), Direction::Write, || flush(slf))
 }
 
-fn start_writing(slf: *mut PyObject) -> PyResult<()> {
-    kit::registration::register(slf, Direction::Write, &WRITABLE)
+fn start_writing(slf: Stream<'_>) -> PyResult<()> {
+    kit::registration::register(slf.any(), Direction::Write, &WRITABLE)
 }
 
-fn stop_reading(slf: *mut PyObject) {
-    kit::registration::unregister(slf, Direction::Read)
+fn stop_reading(slf: Stream<'_>) {
+    kit::registration::unregister(slf.any(), Direction::Read)
 }
 
-fn stop_writing(slf: *mut PyObject) {
-    kit::registration::unregister(slf, Direction::Write)
+fn stop_writing(slf: Stream<'_>) {
+    kit::registration::unregister(slf.any(), Direction::Write)
 }
 
 // --- protocol calls ----------------------------------------------------------
 
 /// An exception from a protocol call: KeyboardInterrupt and SystemExit
 /// propagate, anything else is a fatal error of the transport.
-fn protocol_failed(slf: *mut PyObject, message: &CStr) -> PyResult<()> {
+fn protocol_failed(slf: Stream<'_>, message: &CStr) -> PyResult<()> {
     if raised::pending_is_exit() {
         return Err(Raised);
     }
@@ -172,11 +177,11 @@ fn protocol_failed(slf: *mut PyObject, message: &CStr) -> PyResult<()> {
 
 /// asyncio's `_fatal_error(exc, message)` (reporting in Python, then
 /// `_force_close(exc)`).
-fn fatal_error(slf: *mut PyObject, exc: Owned, message: &CStr) -> PyResult<()> {
-    kit::report::report_socket_fatal(slf, exc, message)
+fn fatal_error(slf: Stream<'_>, exc: Owned, message: &CStr) -> PyResult<()> {
+    kit::report::report_socket_fatal(slf.any(), exc, message)
 }
 
-fn fatal_os_error(slf: *mut PyObject, err: &io::Error, message: &CStr) -> PyResult<()> {
+fn fatal_os_error(slf: Stream<'_>, err: &io::Error, message: &CStr) -> PyResult<()> {
     match raised::io_exception(err) {
         Some(exc) => fatal_error(slf, exc, message),
         None => Ok(()),
@@ -185,8 +190,8 @@ fn fatal_os_error(slf: *mut PyObject, err: &io::Error, message: &CStr) -> PyResu
 
 // --- reading -----------------------------------------------------------------
 
-fn read_bytes(slf: *mut PyObject) -> PyResult<()> {
-    let bytes = match recv_bytes(owned_fd(slf), MAX_READ) {
+fn read_bytes(slf: Stream<'_>) -> PyResult<()> {
+    let bytes = match recv_bytes(slf.owned_fd(), MAX_READ) {
         Ok(bytes) => bytes?,
         Err(e) if sys::would_block(&e) => return Ok(()),
         Err(e) => return fatal_os_error(slf, &e, c"Fatal read error on socket transport"),
@@ -195,16 +200,16 @@ fn read_bytes(slf: *mut PyObject) -> PyResult<()> {
     if unsafe { Py_SIZE(bytes.as_ptr()) } == 0 {
         return on_eof(slf);
     }
-    match call_protocol(slf, &names::S_DATA_RECEIVED, &[bytes.as_ptr()]) {
+    match call_protocol(slf.any(), &names::S_DATA_RECEIVED, &[bytes.as_ptr()]) {
         Ok(_) => Ok(()),
         Err(Raised) => protocol_failed(slf, c"Fatal error: protocol.data_received() call failed."),
     }
 }
 
-fn read_into_protocol_buffer(slf: *mut PyObject) -> PyResult<()> {
+fn read_into_protocol_buffer(slf: Stream<'_>) -> PyResult<()> {
     // SAFETY: a new int reference or null.
     let minus_one = unsafe { Owned::from_new(PyLong_FromLong(-1))? };
-    let buf = match call_protocol(slf, &names::S_GET_BUFFER, &[minus_one.as_ptr()]) {
+    let buf = match call_protocol(slf.any(), &names::S_GET_BUFFER, &[minus_one.as_ptr()]) {
         Ok(buf) => buf,
         Err(Raised) => {
             return protocol_failed(slf, c"Fatal error: protocol.get_buffer() call failed.")
@@ -238,7 +243,7 @@ fn read_into_protocol_buffer(slf: *mut PyObject) -> PyResult<()> {
         unsafe { PyErr_Clear() };
         return recv_into_through_socket(slf, &buf);
     }
-    let fd = owned_fd(slf);
+    let fd = slf.owned_fd();
     // SAFETY: the view is a writable region of view.len bytes until released.
     let received = unsafe {
         let r = if view.len == 0 {
@@ -260,13 +265,13 @@ fn read_into_protocol_buffer(slf: *mut PyObject) -> PyResult<()> {
 }
 
 /// `buffer_updated(n)`, or EOF for 0.
-fn buffer_filled(slf: *mut PyObject, n: usize) -> PyResult<()> {
+fn buffer_filled(slf: Stream<'_>, n: usize) -> PyResult<()> {
     if n == 0 {
         return on_eof(slf);
     }
     // SAFETY: a new int reference or null.
     let count = unsafe { Owned::from_new(PyLong_FromSize_t(n))? };
-    match call_protocol(slf, &names::S_BUFFER_UPDATED, &[count.as_ptr()]) {
+    match call_protocol(slf.any(), &names::S_BUFFER_UPDATED, &[count.as_ptr()]) {
         Ok(_) => Ok(()),
         Err(Raised) => protocol_failed(slf, c"Fatal error: protocol.buffer_updated() call failed."),
     }
@@ -274,8 +279,8 @@ fn buffer_filled(slf: *mut PyObject, n: usize) -> PyResult<()> {
 
 /// asyncio's own read step, `self._sock.recv_into(buf)`, for a buffer the
 /// native path cannot take.
-fn recv_into_through_socket(slf: *mut PyObject, buf: &Owned) -> PyResult<()> {
-    let sock = Owned::from_ptr_or_none(kit::io_object(slf));
+fn recv_into_through_socket(slf: Stream<'_>, buf: &Owned) -> PyResult<()> {
+    let sock = Owned::from_ptr_or_none(slf.io_object());
     let read = names::call_method(sock.as_ptr(), &names::S_RECV_INTO, &[buf.as_ptr()]).and_then(
         // SAFETY: n is a live object; PyLong_AsSsize_t sets an error on failure.
         |n| match unsafe { PyLong_AsSsize_t(n.as_ptr()) } {
@@ -302,9 +307,9 @@ fn recv_into_through_socket(slf: *mut PyObject, buf: &Owned) -> PyResult<()> {
     }
 }
 
-fn on_eof(slf: *mut PyObject) -> PyResult<()> {
-    debug_log(slf, &names::S_DEBUG_LOG, c"%r received EOF")?;
-    let keep_open = match call_protocol(slf, &names::S_EOF_RECEIVED, &[]) {
+fn on_eof(slf: Stream<'_>) -> PyResult<()> {
+    debug_log(slf.any(), &names::S_DEBUG_LOG, c"%r received EOF")?;
+    let keep_open = match call_protocol(slf.any(), &names::S_EOF_RECEIVED, &[]) {
         Ok(result) => result,
         Err(Raised) => {
             return protocol_failed(slf, c"Fatal error: protocol.eof_received() call failed.")
@@ -327,13 +332,13 @@ fn on_eof(slf: *mut PyObject) -> PyResult<()> {
 
 /// asyncio's `_call_connection_lost(exc)`: tell the protocol, then release
 /// the socket, the protocol, the loop and the server.
-fn connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    kit::protocol::lose_connection(slf, exc, st.protocol_connected.get(), || {
+fn connection_lost(slf: Stream<'_>, exc: *mut PyObject) -> PyResult<()> {
+    let st = slf.state();
+    kit::protocol::lose_connection(slf.any(), exc, st.protocol_connected.get(), || {
         let closed = kit::protocol::release::<TransportState>(slf);
         let detached = match st.server.take() {
             Some(server) => {
-                call_support(&names::S_SERVER_DETACH, &[server.as_ptr(), slf]).map(drop)
+                call_support(&names::S_SERVER_DETACH, &[server.as_ptr(), slf.as_ptr()]).map(drop)
             }
             None => Ok(()),
         };
@@ -344,8 +349,8 @@ fn connection_lost(slf: *mut PyObject, exc: *mut PyObject) -> PyResult<()> {
 
 /// `_call_connection_lost` of a socket transport also fails a pending
 /// sendfile: ConnectionError("Connection is closed by peer").
-fn settle_empty_waiter_lost(slf: *mut PyObject) -> PyResult<()> {
-    let waiter = state(slf).empty_waiter.get();
+fn settle_empty_waiter_lost(slf: Stream<'_>) -> PyResult<()> {
+    let waiter = slf.state().empty_waiter.get();
     if waiter.is_null() {
         return Ok(());
     }
@@ -367,49 +372,54 @@ fn settle_empty_waiter_lost(slf: *mut PyObject) -> PyResult<()> {
 
 // --- Python methods ----------------------------------------------------------
 
-fn set_protocol(slf: *mut PyObject, protocol: *mut PyObject) -> PyResult<()> {
+fn set_protocol(slf: Stream<'_>, protocol: *mut PyObject) -> PyResult<()> {
     // SAFETY: protocol is live; the class is cached for the process.
     let buffered = match unsafe { PyObject_IsInstance(protocol, names::BUFFERED_PROTOCOL.get()) } {
         -1 => return Err(Raised),
         v => v == 1,
     };
-    let st = state(slf);
+    let st = slf.state();
     st.buffered.set(buffered);
-    kit::replace_protocol(slf, protocol);
+    kit::replace_protocol(slf.any(), protocol);
     st.protocol_connected.set(true);
     Ok(())
 }
 
-onearg!(m_write, |slf, data| write(slf, data).map(|_| Owned::none()));
-onearg!(m_writelines, |slf, list| writelines(slf, list)
+onearg!(m_write, |slf: Stream, data| write(slf, data)
     .map(|_| Owned::none()));
-noargs!(m_write_eof, |slf| {
-    let st = state(slf);
-    if io_state(slf).closing.get() || st.eof.get() {
+onearg!(m_writelines, |slf: Stream, list| writelines(slf, list)
+    .map(|_| Owned::none()));
+noargs!(m_write_eof, |slf: Stream| {
+    let st = slf.state();
+    if slf.io_state().closing.get() || st.eof.get() {
         return Ok(Owned::none());
     }
     st.eof.set(true);
     if st.queue.borrow().is_empty() {
-        sys::shutdown_write(owned_fd(slf)).map_err(|e| raise_io(&e))?;
+        sys::shutdown_write(slf.owned_fd()).map_err(|e| raise_io(&e))?;
     }
     Ok(Owned::none())
 });
 noargs!(m_can_write_eof, |_slf| Ok(bool_object(true)));
-noargs!(m_read_ready, |slf| on_readable(slf).map(|_| Owned::none()));
-noargs!(m_write_ready, |slf| on_writable(slf).map(|_| Owned::none()));
-onearg!(m_use_connection_context, |slf, context| {
-    kit::protocol::set_connection_context(slf, context).map(|_| Owned::none())
-});
-onearg!(m_set_protocol, |slf, protocol| set_protocol(slf, protocol)
+noargs!(m_read_ready, |slf: Stream| on_readable(slf)
     .map(|_| Owned::none()));
-noargs!(m_make_empty_waiter, |slf| {
-    let st = state(slf);
+noargs!(m_write_ready, |slf: Stream| on_writable(slf)
+    .map(|_| Owned::none()));
+onearg!(m_use_connection_context, |slf: Stream, context| {
+    kit::protocol::set_connection_context(slf.any(), context).map(|_| Owned::none())
+});
+onearg!(m_set_protocol, |slf: Stream, protocol| set_protocol(
+    slf, protocol
+)
+.map(|_| Owned::none()));
+noargs!(m_make_empty_waiter, |slf: Stream| {
+    let st = slf.state();
     // SAFETY: slf is live; the waiter is a new Future of our loop.
     unsafe {
         if !st.empty_waiter.get().is_null() {
             return Err(runtime_error(c"Empty waiter is already set"));
         }
-        let Some(lp) = kit::registration::loop_owned(slf) else {
+        let Some(lp) = kit::registration::loop_owned(slf.any()) else {
             return Err(runtime_error(c"Transport is closed"));
         };
         let waiter = Owned::from_new(PyObject_CallMethodNoArgs(
@@ -427,30 +437,42 @@ noargs!(m_make_empty_waiter, |slf| {
         Ok(waiter)
     }
 });
-noargs!(m_reset_empty_waiter, |slf| {
-    state(slf).empty_waiter.clear();
+noargs!(m_reset_empty_waiter, |slf: Stream| {
+    slf.state().empty_waiter.clear();
     Ok(Owned::none())
 });
 
 unsafe extern "C" fn tp_repr(slf: *mut PyObject) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Stream::from_ptr(slf) };
     ffi_edge(|| {
-        let size = state(slf).queue.borrow().len();
-        kit::report::socket_repr(slf, size)
+        let size = slf.state().queue.borrow().len();
+        kit::report::socket_repr(slf.any(), size)
     })
 }
 
 // --- attributes --------------------------------------------------------------
 
 unsafe extern "C" fn get_server(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(state(slf).server.attr()))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Stream::from_ptr(slf) };
+    ffi_edge(|| Ok(slf.state().server.attr()))
 }
 
 unsafe extern "C" fn get_empty_waiter(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(state(slf).empty_waiter.attr()))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Stream::from_ptr(slf) };
+    ffi_edge(|| Ok(slf.state().empty_waiter.attr()))
 }
 
 unsafe extern "C" fn get_eof(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(state(slf).eof.get())))
+    // SAFETY: CPython calls a type's slots and methods only with its
+    // instances (or a subtype's, same layout).
+    let slf = unsafe { Stream::from_ptr(slf) };
+    ffi_edge(|| Ok(bool_object(slf.state().eof.get())))
 }
 
 // --- type slots --------------------------------------------------------------
@@ -492,7 +514,8 @@ unsafe extern "C" fn tp_new(
             state.server.set(unsafe { Owned::from_borrowed(server) });
         }
         let obj = kit::alloc(tp, lp, sock, extra, fd, state)?;
-        set_protocol(obj.as_ptr(), protocol)?;
+        // SAFETY: obj is the new transport, of this kind.
+        set_protocol(unsafe { Stream::from_ptr(obj.as_ptr()) }, protocol)?;
         Ok(obj)
     })
 }

@@ -9,12 +9,12 @@ use crate::core::sys;
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise_io, raise_static, PyResult, Raised};
+use crate::python::transport as kit;
 use crate::python::transport::stream::{
-    connection_lost, fatal_error, fatal_os_error, start_writing, state, stop_writing,
+    connection_lost, fatal_error, fatal_os_error, start_writing, stop_writing, Stream,
     TransportState,
 };
 use crate::python::transport::write_chunk::{is_bytes_like, not_bytes_like, Chunk};
-use crate::python::transport::{self as kit, io_state, owned_fd};
 
 /// The start of asyncio's TypeError message for a `write()` of the wrong type.
 #[cfg(Py_3_14)]
@@ -40,10 +40,10 @@ pub(super) fn runtime_error(message: &CStr) -> Raised {
 /// A buffer `sock.send()` refuses (not contiguous) after asyncio's own
 /// checks passed: there it is a fatal write error, not an exception from
 /// `write()`.
-fn unsendable(slf: *mut PyObject) -> PyResult<()> {
+fn unsendable(slf: Stream<'_>) -> PyResult<()> {
     match raised::take_buffer_error() {
         Some(exc) => {
-            let st = state(slf);
+            let st = slf.state();
             if st.conn_lost.get() > 0 {
                 st.conn_lost.set(st.conn_lost.get() + 1);
                 return Ok(());
@@ -54,12 +54,12 @@ fn unsendable(slf: *mut PyObject) -> PyResult<()> {
     }
 }
 
-pub(super) fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
+pub(super) fn write(slf: Stream<'_>, data: *mut PyObject) -> PyResult<()> {
     // asyncio's order: the type, write_eof(), sendfile, then the data.
     if !is_bytes_like(data) {
         return Err(not_bytes_like(NOT_BYTES_LIKE, data));
     }
-    let st = state(slf);
+    let st = slf.state();
     if st.eof.get() {
         return Err(runtime_error(c"Cannot call write() after write_eof()"));
     }
@@ -82,7 +82,7 @@ pub(super) fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     }
     let mut sent = 0;
     if st.queue.borrow().is_empty() {
-        match sys::send(owned_fd(slf), chunk.as_ref()) {
+        match sys::send(slf.owned_fd(), chunk.as_ref()) {
             Ok(n) if n == chunk.as_ref().len() => return Ok(()),
             Ok(n) => sent = n,
             Err(e) if sys::would_block(&e) => {}
@@ -94,8 +94,8 @@ pub(super) fn write(slf: *mut PyObject, data: *mut PyObject) -> PyResult<()> {
     kit::flow_control::maybe_pause_protocol::<TransportState>(slf)
 }
 
-pub(super) fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
+pub(super) fn writelines(slf: Stream<'_>, list: *mut PyObject) -> PyResult<()> {
+    let st = slf.state();
     if st.eof.get() {
         return Err(runtime_error(c"Cannot call writelines() after write_eof()"));
     }
@@ -145,16 +145,16 @@ pub(super) fn writelines(slf: *mut PyObject, list: *mut PyObject) -> PyResult<()
         }
     }
     flush(slf)?;
-    if !st.queue.borrow().is_empty() && state(slf).conn_lost.get() == 0 {
+    if !st.queue.borrow().is_empty() && slf.state().conn_lost.get() == 0 {
         start_writing(slf)?;
     }
     kit::flow_control::maybe_pause_protocol::<TransportState>(slf)
 }
 
 /// Sends what is queued (one gathered write), as asyncio's `_write_sendmsg`.
-pub(super) fn flush(slf: *mut PyObject) -> PyResult<()> {
-    let st = state(slf);
-    let fd = owned_fd(slf);
+pub(super) fn flush(slf: Stream<'_>) -> PyResult<()> {
+    let st = slf.state();
+    let fd = slf.owned_fd();
     let result = st.queue.borrow_mut().send_to(fd);
     match result {
         Err(e) if sys::would_block(&e) => Ok(()),
@@ -171,10 +171,10 @@ pub(super) fn flush(slf: *mut PyObject) -> PyResult<()> {
             }
             stop_writing(slf);
             settle_empty_waiter(slf, None)?;
-            if io_state(slf).closing.get() {
+            if slf.io_state().closing.get() {
                 connection_lost(slf, null_mut())
             } else if st.eof.get() {
-                sys::shutdown_write(owned_fd(slf)).map_err(|e| raise_io(&e))
+                sys::shutdown_write(slf.owned_fd()).map_err(|e| raise_io(&e))
             } else {
                 Ok(())
             }
@@ -183,8 +183,8 @@ pub(super) fn flush(slf: *mut PyObject) -> PyResult<()> {
 }
 
 /// Resolves a sendfile's empty waiter: the buffer drained, or the write failed.
-fn settle_empty_waiter(slf: *mut PyObject, error: Option<&io::Error>) -> PyResult<()> {
-    let waiter = state(slf).empty_waiter.get();
+fn settle_empty_waiter(slf: Stream<'_>, error: Option<&io::Error>) -> PyResult<()> {
+    let waiter = slf.state().empty_waiter.get();
     if waiter.is_null() {
         return Ok(());
     }
