@@ -17,6 +17,7 @@ use std::ptr;
 
 use crate::core::sys;
 use crate::python::fd_owner::FdOwner;
+use crate::python::ffi::borrowed::Borrowed;
 use crate::python::ffi::entry::ffi_edge;
 use crate::python::ffi::objects::visit_slots;
 use crate::python::ffi::owned::{clear_slot, Owned};
@@ -39,6 +40,9 @@ pub struct AcceptorObject {
 
 pub static mut ACCEPTOR_TYPE: PyTypeObject = zeroed_type_object();
 
+/// A borrowed `Acceptor`.
+type Acceptor<'py> = Borrowed<'py, AcceptorObject>;
+
 fn is_resource_error(errno: i32) -> bool {
     matches!(
         errno,
@@ -55,7 +59,8 @@ const EXTRA_ATTEMPTS: usize = if cfg!(Py_3_14) { 1 } else { 0 };
 const CONTINUE_AFTER_ABORTED: bool = cfg!(Py_3_14);
 
 /// One readable event of the listening socket.
-fn accept_ready(obj: *mut AcceptorObject) -> PyResult<()> {
+fn accept_ready(acceptor: Acceptor<'_>) -> PyResult<()> {
+    let obj = acceptor.raw();
     // SAFETY: obj is a live Acceptor (the caller holds a reference).
     let backlog = unsafe { (*obj).backlog };
     for _ in 0..backlog.max(1) + EXTRA_ATTEMPTS {
@@ -111,7 +116,9 @@ unsafe extern "C" fn tp_call(
     _args: *mut PyObject,
     _kw: *mut PyObject,
 ) -> *mut PyObject {
-    ffi_edge(|| accept_ready(slf.cast()).map(|_| Owned::none()))
+    // SAFETY: CPython calls a type's slot only with its instances.
+    let acceptor = unsafe { Acceptor::from_ptr(slf) };
+    ffi_edge(|| accept_ready(acceptor).map(|_| Owned::none()))
 }
 
 /// `Acceptor(fd, backlog, on_connection, on_resource_error)`.

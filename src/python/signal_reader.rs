@@ -18,6 +18,7 @@ use crate::core::sys;
 use crate::python::event_loop::ready_item::ReadyItem;
 use crate::python::event_loop::LoopObject;
 use crate::python::ffi::args::positional;
+use crate::python::ffi::borrowed::Borrowed;
 use crate::python::ffi::entry::{fast_def, ffi_edge};
 use crate::python::ffi::names;
 use crate::python::ffi::objects::visit_slots;
@@ -37,14 +38,22 @@ pub struct SignalReaderObject {
 
 pub static mut SIGNAL_READER_TYPE: PyTypeObject = zeroed_type_object();
 
-fn obj_of(slf: *mut PyObject) -> *mut SignalReaderObject {
-    slf.cast()
+/// A borrowed `SignalReader`.
+type SignalReader<'py> = Borrowed<'py, SignalReaderObject>;
+
+/// The layout of an object CPython passed to one of the type's slots.
+///
+/// # Safety
+/// `slf` is a live SignalReader.
+unsafe fn obj_of(slf: *mut PyObject) -> *mut SignalReaderObject {
+    // SAFETY: per the contract.
+    unsafe { SignalReader::from_ptr(slf) }.raw()
 }
 
 /// Drains the wake-up socket; every byte read is a signal number.
-fn read_signals(slf: *mut PyObject) -> PyResult<()> {
+fn read_signals(slf: SignalReader<'_>) -> PyResult<()> {
     // SAFETY: slf is a live reader (the caller holds a reference).
-    let fd = unsafe { (*obj_of(slf)).fd };
+    let fd = unsafe { (*slf.raw()).fd };
     let mut buf = [0u8; 4096];
     loop {
         match sys::recv(fd, &mut buf) {
@@ -61,12 +70,12 @@ fn read_signals(slf: *mut PyObject) -> PyResult<()> {
 }
 
 /// asyncio's `_handle_signal(sig)`.
-fn dispatch(slf: *mut PyObject, signum: u8) -> PyResult<()> {
+fn dispatch(slf: SignalReader<'_>, signum: u8) -> PyResult<()> {
     // SAFETY: slf is live; its slots hold the loop and the dict (both live
     // while it is); the key is a new reference; the item is borrowed from
     // the dict and re-owned before any call that may change the dict.
     unsafe {
-        let obj = obj_of(slf);
+        let obj = slf.raw();
         if (*obj).loop_.is_null() || (*obj).handlers.is_null() {
             return Ok(());
         }
@@ -105,6 +114,8 @@ unsafe extern "C" fn tp_call(
     _args: *mut PyObject,
     _kw: *mut PyObject,
 ) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slot only with its instances.
+    let slf = unsafe { SignalReader::from_ptr(slf) };
     ffi_edge(|| read_signals(slf).map(|_| Owned::none()))
 }
 
@@ -186,13 +197,15 @@ unsafe extern "C" fn tp_new(
 }
 
 unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
-    let obj = obj_of(slf);
+    // SAFETY: CPython calls a type's slot only with its instances.
+    let obj = unsafe { obj_of(slf) };
     // SAFETY: the GC passes a live object; each slot is null or owned.
     unsafe { visit_slots(&[(*obj).loop_, (*obj).handlers], visit, arg) }
 }
 
 unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
-    let obj = obj_of(slf);
+    // SAFETY: CPython calls a type's slot only with its instances.
+    let obj = unsafe { obj_of(slf) };
     // SAFETY: each slot is null or owned.
     unsafe {
         clear_slot(&mut (*obj).handlers);

@@ -19,6 +19,7 @@ use crate::core::sys;
 use crate::python::event_loop::ready_item::{NativeCallback, ReadyItem};
 use crate::python::event_loop::{unwatch_fd, LoopObject};
 use crate::python::fd_owner::FdOwner;
+use crate::python::ffi::borrowed::Borrowed;
 use crate::python::ffi::entry::ffi_edge;
 use crate::python::ffi::names;
 use crate::python::ffi::objects::visit_slots;
@@ -69,8 +70,11 @@ pub struct SockOpObject {
 
 pub static mut SOCK_OP_TYPE: PyTypeObject = zeroed_type_object();
 
+/// A borrowed `SockOp`.
+type SockOp<'py> = Borrowed<'py, SockOpObject>;
+
 fn new_op(
-    lp: *mut PyObject,
+    lp: &LoopObject,
     future: *mut PyObject,
     sock: *mut PyObject,
     target: *mut PyObject,
@@ -82,7 +86,7 @@ fn new_op(
         let tp = ptr::addr_of_mut!(SOCK_OP_TYPE);
         let obj = Owned::from_new(PyType_GenericAlloc(tp, 0))?;
         let op = obj.as_ptr().cast::<SockOpObject>();
-        (*op).loop_ = Owned::from_borrowed(lp).into_ptr();
+        (*op).loop_ = Owned::from_borrowed(lp.as_ptr()).into_ptr();
         (*op).future = Owned::from_ptr_or_none(future).into_ptr();
         (*op).target = if target.is_null() {
             null_mut()
@@ -164,7 +168,8 @@ fn recv_into_by_socket(
 }
 
 /// The op's socket became ready.
-fn run(op: *mut SockOpObject) -> PyResult<()> {
+fn run(handle: SockOp<'_>) -> PyResult<()> {
+    let op = handle.raw();
     // SAFETY: op is live (the caller holds a reference); fields set at creation.
     let (future, sock, target, work) =
         unsafe { ((*op).future, (*op).sock, (*op).target, &*(*op).work) };
@@ -181,18 +186,19 @@ fn run(op: *mut SockOpObject) -> PyResult<()> {
     };
     match outcome {
         Attempt::NotReady => Ok(()),
-        Attempt::Done(name, value) => finish(op, name, value),
+        Attempt::Done(name, value) => finish(handle, name, value),
     }
 }
 
 /// The op as the future's done callback: the future completed from outside
 /// (cancelled), so stop watching the fd if the op is still registered.
-fn future_completed(op: *mut SockOpObject) -> PyResult<()> {
+fn future_completed(op: SockOp<'_>) -> PyResult<()> {
+    let raw = op.raw();
     // SAFETY: op is live (the caller holds a reference); fields set at creation.
     unsafe {
-        (*op).is_done_callback = false;
-        let direction = direction_of(&(*(*op).work).borrow());
-        unwatch((*op).loop_, op.cast(), (*op).fd, direction)
+        (*raw).is_done_callback = false;
+        let direction = direction_of(&(*(*raw).work).borrow());
+        unwatch(op, (*raw).fd, direction)
     }
 }
 
@@ -206,10 +212,13 @@ enum Attempt {
 
 /// Stops watching the fd if `op` is still its registered reader/writer
 /// (someone may have replaced it, as asyncio's `_sock_read_done` allows).
-fn unwatch(lp: *mut PyObject, op: *mut PyObject, fd: RawFd, direction: Direction) -> PyResult<()> {
-    // SAFETY: op is a live SockOp (our reference).
-    if unsafe { (*op.cast::<SockOpObject>()).registered } {
-        unwatch_fd(lp, fd, direction)?;
+fn unwatch(op: SockOp<'_>, fd: RawFd, direction: Direction) -> PyResult<()> {
+    // SAFETY: op is live; its loop slot is null (cleared) or the Loop it
+    // was made for, which it keeps alive.
+    let (registered, lp) = unsafe { ((*op.raw()).registered, (*op.raw()).loop_) };
+    if registered && !lp.is_null() {
+        // SAFETY: as above.
+        unwatch_fd(unsafe { LoopObject::from_ptr(lp) }, fd, direction)?;
     }
     Ok(())
 }
@@ -252,12 +261,12 @@ fn call_socket_method(
 
 /// The operation completed: unregister at once (no done callback needed
 /// any more), then settle the future.
-fn finish(op: *mut SockOpObject, name: &names::Cached, value: Owned) -> PyResult<()> {
+fn finish(handle: SockOp<'_>, name: &names::Cached, value: Owned) -> PyResult<()> {
+    let op = handle.raw();
     // SAFETY: op is live; slots are null or owned; the future is live.
     unsafe {
-        let lp = (*op).loop_;
         let direction = direction_of(&(*(*op).work).borrow());
-        unwatch(lp, op.cast(), (*op).fd, direction)?;
+        unwatch(handle, (*op).fd, direction)?;
         let future = Owned::from_borrowed((*op).future);
         if std::mem::replace(&mut (*op).is_done_callback, false) {
             Owned::from_new(PyObject_CallMethodOneArg(
@@ -333,7 +342,7 @@ fn attempt(
 /// `Loop._sock_call_native(sock, method, args, for_writing)`: tries
 /// `sock.<method>(*args)` at once; returns `(True, result)`, or `(False,
 /// future)` after registering the retry for when the socket is ready.
-pub fn sock_call(lp: *mut PyObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
+pub fn sock_call(lp: &LoopObject, argv: &[*mut PyObject]) -> PyResult<Owned> {
     let [sock, method, args, for_writing] = argv else {
         return Err(crate::python::ffi::args::wrong_count(
             "_sock_call_native",
@@ -397,7 +406,7 @@ fn connect_failed(errno: i32, address: *mut PyObject) -> PyResult<Owned> {
 /// `Loop._sock_connect_native(sock, address)`: None when connected at
 /// once, else a future settled when the connect completes.
 pub fn sock_connect(
-    lp: *mut PyObject,
+    lp: &LoopObject,
     sock: *mut PyObject,
     address: *mut PyObject,
 ) -> PyResult<Owned> {
@@ -432,19 +441,19 @@ pub fn sock_connect(
 /// handle, no context, as it runs no user code) and an Unwatch op as the
 /// future's done callback, for when the future is cancelled.
 fn wait_for(
-    lp: *mut PyObject,
+    lp: &LoopObject,
     future: &Owned,
     fd: RawFd,
     op: Owned,
     direction: Direction,
 ) -> PyResult<Owned> {
-    let lp_obj = LoopObject::from_ptr(lp);
+    let lp_obj = lp;
     if lp_obj.may_have_transport(fd) {
         // SAFETY: the loop is live; results owned.
         unsafe {
             let fd_obj = Owned::from_new(PyLong_FromLong(fd as _))?;
             Owned::from_new(PyObject_CallMethodOneArg(
-                lp,
+                lp.as_ptr(),
                 names::S_ENSURE_FD_NO_TRANSPORT.get(),
                 fd_obj.as_ptr(),
             ))?;
@@ -485,7 +494,8 @@ fn wait_for(
 /// How the engine runs a pending op: its socket is ready; or it lets go
 /// of the op (someone replaced or removed the fd's reader/writer).
 static SOCK_READY: NativeCallback = NativeCallback {
-    run: |op| run(op.cast()),
+    // SAFETY: the engine runs this table only with a SockOp.
+    run: |op| run(unsafe { SockOp::from_ptr(op) }),
     wanted: |_| true,
     // SAFETY: the engine holds a reference to the live op.
     forget: |op| unsafe { (*op.cast::<SockOpObject>()).registered = false },
@@ -493,13 +503,18 @@ static SOCK_READY: NativeCallback = NativeCallback {
     debug_handle: |_| std::ptr::null_mut(),
 };
 
-fn create_future(lp: *mut PyObject) -> PyResult<Owned> {
+fn create_future(lp: &LoopObject) -> PyResult<Owned> {
     // SAFETY: the loop is live; result owned.
-    unsafe { Owned::from_new(PyObject_CallMethodNoArgs(lp, names::S_CREATE_FUTURE.get())) }
+    unsafe {
+        Owned::from_new(PyObject_CallMethodNoArgs(
+            lp.as_ptr(),
+            names::S_CREATE_FUTURE.get(),
+        ))
+    }
 }
 
 /// `Loop._sock_recv_native(sock, n)`: bytes at once, or a future.
-pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> PyResult<Owned> {
+pub fn sock_recv(lp: &LoopObject, sock: *mut PyObject, n: *mut PyObject) -> PyResult<Owned> {
     let fd = socket_fd(sock)?;
     // SAFETY: n is live; PyNumber_Index and PyLong_AsSsize_t set an error
     // on failure.
@@ -533,11 +548,7 @@ pub fn sock_recv(lp: *mut PyObject, sock: *mut PyObject, n: *mut PyObject) -> Py
 }
 
 /// `Loop._sock_recv_into_native(sock, buf)`: the count at once, or a future.
-pub fn sock_recv_into(
-    lp: *mut PyObject,
-    sock: *mut PyObject,
-    buf: *mut PyObject,
-) -> PyResult<Owned> {
+pub fn sock_recv_into(lp: &LoopObject, sock: *mut PyObject, buf: *mut PyObject) -> PyResult<Owned> {
     let fd = socket_fd(sock)?;
     match recv_into(fd, buf) {
         // SAFETY: a new int reference or null.
@@ -560,11 +571,7 @@ pub fn sock_recv_into(
 
 /// `Loop._sock_sendall_native(sock, data)`: None when all went at once,
 /// else a future for the rest.
-pub fn sock_sendall(
-    lp: *mut PyObject,
-    sock: *mut PyObject,
-    data: *mut PyObject,
-) -> PyResult<Owned> {
+pub fn sock_sendall(lp: &LoopObject, sock: *mut PyObject, data: *mut PyObject) -> PyResult<Owned> {
     let fd = socket_fd(sock)?;
     // SAFETY: the view is filled by GetBuffer and released before returning.
     let bytes = unsafe {
@@ -606,7 +613,9 @@ unsafe extern "C" fn tp_call(
     _args: *mut PyObject,
     _kw: *mut PyObject,
 ) -> *mut PyObject {
-    ffi_edge(|| future_completed(slf.cast()).map(|_| Owned::none()))
+    // SAFETY: CPython calls a type's slot only with its instances.
+    let op = unsafe { SockOp::from_ptr(slf) };
+    ffi_edge(|| future_completed(op).map(|_| Owned::none()))
 }
 
 unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {

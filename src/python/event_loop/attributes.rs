@@ -28,12 +28,18 @@ fn truth(value: *mut PyObject) -> PyResult<bool> {
 }
 
 unsafe extern "C" fn get_closed(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).state().closed.get())))
+    // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+    let lp = unsafe { LoopObject::from_ptr(slf) };
+    ffi_edge(|| Ok(bool_object(lp.state().closed.get())))
 }
 
 unsafe extern "C" fn set_closed(slf: *mut PyObject, value: *mut PyObject, _: *mut c_void) -> c_int {
     ffi_edge_int(|| {
-        LoopObject::from_ptr(slf).state().closed.set(truth(value)?);
+        // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+        unsafe { LoopObject::from_ptr(slf) }
+            .state()
+            .closed
+            .set(truth(value)?);
         Ok(())
     })
 }
@@ -41,7 +47,11 @@ unsafe extern "C" fn set_closed(slf: *mut PyObject, value: *mut PyObject, _: *mu
 unsafe extern "C" fn get_stopping(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     ffi_edge(|| {
         Ok(bool_object(
-            LoopObject::from_ptr(slf).engine().borrow().is_stopping(),
+            // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+            unsafe { LoopObject::from_ptr(slf) }
+                .engine()
+                .borrow()
+                .is_stopping(),
         ))
     })
 }
@@ -53,7 +63,8 @@ unsafe extern "C" fn set_stopping(
 ) -> c_int {
     ffi_edge_int(|| {
         let stopping = truth(value)?;
-        let mut engine = LoopObject::from_ptr(slf).engine().borrow_mut();
+        // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+        let mut engine = unsafe { LoopObject::from_ptr(slf) }.engine().borrow_mut();
         if stopping {
             engine.stop();
         } else {
@@ -64,7 +75,8 @@ unsafe extern "C" fn set_stopping(
 }
 
 unsafe extern "C" fn get_debug_attr(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).debug())))
+    // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+    ffi_edge(|| Ok(bool_object(unsafe { LoopObject::from_ptr(slf) }.debug())))
 }
 
 unsafe extern "C" fn set_debug_attr(
@@ -73,17 +85,24 @@ unsafe extern "C" fn set_debug_attr(
     _: *mut c_void,
 ) -> c_int {
     ffi_edge_int(|| {
-        LoopObject::from_ptr(slf).state().debug.set(truth(value)?);
+        // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+        unsafe { LoopObject::from_ptr(slf) }
+            .state()
+            .debug
+            .set(truth(value)?);
         Ok(())
     })
 }
 
 unsafe extern "C" fn get_thread_id(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    ffi_edge(|| match LoopObject::from_ptr(slf).state().thread_id.get() {
-        // SAFETY: returns a new int reference or null.
-        Some(id) => unsafe { Owned::from_new(PyLong_FromUnsignedLongLong(id)) },
-        None => Ok(Owned::none()),
-    })
+    // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+    ffi_edge(
+        || match unsafe { LoopObject::from_ptr(slf) }.state().thread_id.get() {
+            // SAFETY: returns a new int reference or null.
+            Some(id) => unsafe { Owned::from_new(PyLong_FromUnsignedLongLong(id)) },
+            None => Ok(Owned::none()),
+        },
+    )
 }
 
 unsafe extern "C" fn set_thread_id(
@@ -104,7 +123,11 @@ unsafe extern "C" fn set_thread_id(
                 Some(id)
             }
         };
-        LoopObject::from_ptr(slf).state().thread_id.set(id);
+        // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+        unsafe { LoopObject::from_ptr(slf) }
+            .state()
+            .thread_id
+            .set(id);
         Ok(())
     })
 }
@@ -128,7 +151,8 @@ unsafe extern "C" fn set_slow(slf: *mut PyObject, value: *mut PyObject, _: *mut 
             ));
         }
         let seconds = args::as_f64(value)?;
-        LoopObject::from_ptr(slf)
+        // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+        unsafe { LoopObject::from_ptr(slf) }
             .state()
             .slow_callback_duration
             .set(seconds);
@@ -152,7 +176,11 @@ pub static mut GETSET: [PyGetSetDef; 7] = [
 
 unsafe extern "C" fn get_task_factory_attr(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
     ffi_edge(|| {
-        let factory = LoopObject::from_ptr(slf).state().task_factory.borrow();
+        // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+        let factory = unsafe { LoopObject::from_ptr(slf) }
+            .state()
+            .task_factory
+            .borrow();
         Ok(factory.clone().unwrap_or_else(Owned::none))
     })
 }
@@ -172,7 +200,8 @@ unsafe extern "C" fn set_task_factory_attr(
             }
         };
         // The old factory is dropped after the borrow ends (it may run code).
-        let old = LoopObject::from_ptr(slf)
+        // SAFETY: CPython calls the Loop type's getters and setters only with a Loop.
+        let old = unsafe { LoopObject::from_ptr(slf) }
             .state()
             .task_factory
             .replace(factory);

@@ -11,12 +11,12 @@ use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{raise_io, Raised};
 
-pub struct LoopDispatcher {
-    /// The loop object (borrowed: `run_forever`'s caller holds a reference).
-    pub slf: *mut PyObject,
+pub struct LoopDispatcher<'py> {
+    /// The loop being run (`run_forever`'s caller holds a reference).
+    pub lp: &'py LoopObject,
 }
 
-impl LoopDispatcher {
+impl LoopDispatcher<'_> {
     /// Debug mode: a native transport's readiness runs as the reader/writer
     /// handle asyncio would run for it: that handle (made when the transport
     /// registered) is `loop._current_handle` meanwhile, and a slow one is
@@ -31,13 +31,13 @@ impl LoopDispatcher {
         let has_handle = handle.as_ptr() != unsafe { Py_None() };
         let (result, dt) = self.timed_as_current(&handle, || item.run())?;
         result?;
-        if dt >= LoopObject::from_ptr(self.slf).slow_callback_duration() {
+        if dt >= self.lp.slow_callback_duration() {
             // SAFETY: a new float reference or null.
             let seconds = unsafe { Owned::from_new(PyFloat_FromDouble(dt))? };
             if has_handle {
                 call_support(
                     &names::S_LOG_SLOW_CALLBACK,
-                    &[self.slf, handle.as_ptr(), seconds.as_ptr()],
+                    &[self.lp.as_ptr(), handle.as_ptr(), seconds.as_ptr()],
                 )?;
             } else {
                 // Registered before debug mode was turned on.
@@ -59,7 +59,12 @@ impl LoopDispatcher {
     ) -> Result<(Result<(), Raised>, f64), Raised> {
         // SAFETY: slf is live; attribute names are interned; values borrowed.
         unsafe {
-            if PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), handle.as_ptr()) < 0 {
+            if PyObject_SetAttr(
+                self.lp.as_ptr(),
+                names::S_CURRENT_HANDLE.get(),
+                handle.as_ptr(),
+            ) < 0
+            {
                 return Err(Raised);
             }
         }
@@ -67,7 +72,8 @@ impl LoopDispatcher {
         let result = f();
         let dt = crate::core::sys::monotonic() - t0;
         // SAFETY: as above; Py_None is immortal.
-        let reset = unsafe { PyObject_SetAttr(self.slf, names::S_CURRENT_HANDLE.get(), Py_None()) };
+        let reset =
+            unsafe { PyObject_SetAttr(self.lp.as_ptr(), names::S_CURRENT_HANDLE.get(), Py_None()) };
         if result.is_ok() && reset < 0 {
             return Err(Raised);
         }
@@ -78,7 +84,7 @@ impl LoopDispatcher {
         let Some(handle) = item.handle().cloned() else {
             return self.run_transport_debug(item);
         };
-        let lp = LoopObject::from_ptr(self.slf);
+        let lp = self.lp;
         let owned = handle.to_owned();
         let (result, dt) = self.timed_as_current(&owned, || item.run())?;
         result?;
@@ -87,14 +93,14 @@ impl LoopDispatcher {
             let seconds = unsafe { Owned::from_new(PyFloat_FromDouble(dt))? };
             call_support(
                 &names::S_LOG_SLOW_CALLBACK,
-                &[self.slf, handle.as_ptr(), seconds.as_ptr()],
+                &[self.lp.as_ptr(), handle.as_ptr(), seconds.as_ptr()],
             )?;
         }
         Ok(())
     }
 }
 
-impl Dispatcher<ReadyItem> for LoopDispatcher {
+impl Dispatcher<ReadyItem> for LoopDispatcher<'_> {
     type Error = Raised;
 
     fn block(&mut self, wait: &mut dyn FnMut() -> io::Result<usize>) -> io::Result<usize> {
@@ -123,7 +129,7 @@ impl Dispatcher<ReadyItem> for LoopDispatcher {
 
     #[inline]
     fn run(&mut self, item: ReadyItem) -> Result<(), Raised> {
-        if LoopObject::from_ptr(self.slf).debug() {
+        if self.lp.debug() {
             return self.run_debug(item);
         }
         item.run()

@@ -71,7 +71,8 @@ unsafe fn schedule_soon(
     let Some((&callback, rest)) = args.split_first() else {
         return Err(missing(name, &["callback"], 0));
     };
-    let lp = LoopObject::from_ptr(slf);
+    // SAFETY: CPython calls the Loop type's methods only with a Loop.
+    let lp = unsafe { LoopObject::from_ptr(slf) };
     lp.check_closed()?;
     if lp.debug() {
         debug_checks(slf, callback, method, threadsafe)?;
@@ -116,13 +117,13 @@ unsafe extern "C" fn call_soon_threadsafe(
 /// Schedules a `TimerHandle` at `when` (asyncio's `call_at` after its
 /// argument checks).
 fn schedule_at(
-    slf: *mut PyObject,
+    lp: &LoopObject,
     when: f64,
     callback: *mut PyObject,
     rest: &[*mut PyObject],
     context: *mut PyObject,
 ) -> PyResult<Owned> {
-    let lp = LoopObject::from_ptr(slf);
+    let slf = lp.as_ptr();
     lp.check_closed()?;
     if lp.debug() {
         debug_checks(slf, callback, c"call_at", false)?;
@@ -167,7 +168,14 @@ unsafe extern "C" fn call_later(
             ));
         }
         let when = args::deadline_after(crate::core::sys::monotonic(), args[0])?;
-        schedule_at(slf, when, args[1], &args[2..], context)
+        // SAFETY: CPython calls the Loop type's methods only with a Loop.
+        schedule_at(
+            unsafe { LoopObject::from_ptr(slf) },
+            when,
+            args[1],
+            &args[2..],
+            context,
+        )
     })
 }
 
@@ -194,7 +202,14 @@ unsafe extern "C" fn call_at(
             ));
         }
         let when = args::as_f64(args[0])?;
-        schedule_at(slf, when, args[1], &args[2..], context)
+        // SAFETY: CPython calls the Loop type's methods only with a Loop.
+        schedule_at(
+            unsafe { LoopObject::from_ptr(slf) },
+            when,
+            args[1],
+            &args[2..],
+            context,
+        )
     })
 }
 
@@ -205,7 +220,11 @@ unsafe extern "C" fn time(_slf: *mut PyObject, _: *mut PyObject) -> *mut PyObjec
 
 unsafe extern "C" fn stop(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
-        LoopObject::from_ptr(slf).engine().borrow_mut().stop();
+        // SAFETY: CPython calls the Loop type's methods only with a Loop.
+        unsafe { LoopObject::from_ptr(slf) }
+            .engine()
+            .borrow_mut()
+            .stop();
         Ok(Owned::none())
     })
 }
@@ -213,17 +232,25 @@ unsafe extern "C" fn stop(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject
 unsafe extern "C" fn is_running(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
         Ok(bool_object(
-            LoopObject::from_ptr(slf).state().thread_id.get().is_some(),
+            // SAFETY: CPython calls the Loop type's methods only with a Loop.
+            unsafe { LoopObject::from_ptr(slf) }
+                .state()
+                .thread_id
+                .get()
+                .is_some(),
         ))
     })
 }
 
 unsafe extern "C" fn is_closed(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).state().closed.get())))
+    // SAFETY: CPython calls the Loop type's methods only with a Loop.
+    let lp = unsafe { LoopObject::from_ptr(slf) };
+    ffi_edge(|| Ok(bool_object(lp.state().closed.get())))
 }
 
 unsafe extern "C" fn get_debug(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| Ok(bool_object(LoopObject::from_ptr(slf).debug())))
+    // SAFETY: CPython calls the Loop type's methods only with a Loop.
+    ffi_edge(|| Ok(bool_object(unsafe { LoopObject::from_ptr(slf) }.debug())))
 }
 
 /// Calls a no-argument method of the loop by interned name.
@@ -233,10 +260,12 @@ fn call_method0(slf: *mut PyObject, name: &names::Cached) -> PyResult<Owned> {
 }
 
 unsafe extern "C" fn run_forever(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: CPython calls the Loop type's methods only with a Loop.
+    let lp = unsafe { LoopObject::from_ptr(slf) };
     ffi_edge(|| {
         call_method0(slf, &names::S_RUN_FOREVER_SETUP)?;
-        let mut dispatcher = LoopDispatcher { slf };
-        let result = engine::run_forever(LoopObject::from_ptr(slf).engine(), &mut dispatcher);
+        let mut dispatcher = LoopDispatcher { lp };
+        let result = engine::run_forever(dispatcher.lp.engine(), &mut dispatcher);
         // `finally: self._run_forever_cleanup()`, keeping the loop's error.
         let pending = result.is_err().then(take_pending).flatten();
         call_method0(slf, &names::S_RUN_FOREVER_CLEANUP)?;
@@ -248,16 +277,22 @@ unsafe extern "C" fn run_forever(slf: *mut PyObject, _: *mut PyObject) -> *mut P
 }
 
 unsafe extern "C" fn run_once(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: CPython calls the Loop type's methods only with a Loop.
+    let lp = unsafe { LoopObject::from_ptr(slf) };
     ffi_edge(|| {
-        let mut dispatcher = LoopDispatcher { slf };
-        engine::run_once(LoopObject::from_ptr(slf).engine(), &mut dispatcher)?;
+        let mut dispatcher = LoopDispatcher { lp };
+        engine::run_once(dispatcher.lp.engine(), &mut dispatcher)?;
         Ok(Owned::none())
     })
 }
 
 unsafe extern "C" fn write_to_self(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
-        LoopObject::from_ptr(slf).engine().borrow().wake_always();
+        // SAFETY: CPython calls the Loop type's methods only with a Loop.
+        unsafe { LoopObject::from_ptr(slf) }
+            .engine()
+            .borrow()
+            .wake_always();
         Ok(Owned::none())
     })
 }
@@ -288,7 +323,8 @@ unsafe extern "C" fn create_task(
     ffi_edge(|| {
         // SAFETY: fastcall arguments straight from CPython.
         let args = unsafe { positional(argv, nargsf) };
-        let lp = LoopObject::from_ptr(slf);
+        // SAFETY: CPython calls the Loop type's methods only with a Loop.
+        let lp = unsafe { LoopObject::from_ptr(slf) };
         // SAFETY: kwnames is null or a tuple of str; values follow the positionals.
         let keywords = unsafe { task_keywords(argv, args.len(), kwnames) };
         let plain = args.len() == 1 && !lp.debug() && lp.state().task_factory.borrow().is_none();
@@ -368,7 +404,8 @@ unsafe fn task_keywords(
 /// of `close()`.
 unsafe extern "C" fn release_engine(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
-        let lp = LoopObject::from_ptr(slf);
+        // SAFETY: CPython calls the Loop type's methods only with a Loop.
+        let lp = unsafe { LoopObject::from_ptr(slf) };
         let items = lp.engine().borrow_mut().close();
         drop(items);
         drop(lp.take_io_objects());
@@ -387,7 +424,7 @@ fn method_name(direction: Direction, adding: bool) -> &'static str {
 }
 
 /// `_add_reader`/`_add_writer`: watch an fd with a new handle, returned.
-pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
+pub fn add_io(lp: &LoopObject, args: &[*mut PyObject], direction: Direction) -> PyResult<Owned> {
     if args.len() < 2 {
         return Err(missing(
             method_name(direction, true),
@@ -397,7 +434,6 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
     }
     // In asyncio's order: the file object, the loop, then the number.
     let number = args::fileobj_number(args[0])?;
-    let lp = LoopObject::from_ptr(slf);
     lp.check_closed()?;
     let Some(fd) = args::fd_of_number(&number)? else {
         // SAFETY: valid exception class.
@@ -408,7 +444,7 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
     };
     let handle = HandleRef::new(
         ptr::addr_of_mut!(HANDLE_TYPE),
-        slf,
+        lp.as_ptr(),
         args[1],
         &args[2..],
         null_mut(),
@@ -432,9 +468,9 @@ pub fn add_io(slf: *mut PyObject, args: &[*mut PyObject], direction: Direction) 
 }
 
 /// `_remove_reader`/`_remove_writer`.
-fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
+fn remove_io(lp: &LoopObject, fileobj: *mut PyObject, direction: Direction) -> PyResult<Owned> {
     let number = args::fileobj_number(fileobj)?;
-    if LoopObject::from_ptr(slf).is_closed() {
+    if lp.is_closed() {
         return Ok(bool_object(false));
     }
     let fd = match args::fd_of_number(&number) {
@@ -446,7 +482,7 @@ fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -
             // the ValueError stands, as in asyncio's selectors.
             // SAFETY: an exception is pending; a class check.
             let invalid = unsafe { PyErr_ExceptionMatches(PyExc_ValueError) } != 0;
-            match LoopObject::from_ptr(slf).watched_fd_of(fileobj) {
+            match lp.watched_fd_of(fileobj) {
                 Some(fd) if invalid => {
                     // SAFETY: clearing the pending ValueError.
                     unsafe { PyErr_Clear() };
@@ -456,11 +492,11 @@ fn remove_io(slf: *mut PyObject, fileobj: *mut PyObject, direction: Direction) -
             }
         }
     };
-    unwatch_fd(slf, fd, direction).map(bool_object)
+    unwatch_fd(lp, fd, direction).map(bool_object)
 }
 
 /// A METH_FASTCALL method of the loop taking exactly two arguments, handed
-/// to `$body(slf, first, second)`.
+/// to `$body(loop, first, second)`.
 macro_rules! two_arg_method {
     ($name:ident, $python_name:literal, [$a:literal, $b:literal], $body:path) => {
         unsafe extern "C" fn $name(
@@ -474,7 +510,8 @@ macro_rules! two_arg_method {
                 if args.len() != 2 {
                     return Err(wrong_count($python_name, &[$a, $b], args.len()));
                 }
-                $body(slf, args[0], args[1])
+                // SAFETY: CPython calls the Loop type's methods only with a Loop.
+                $body(unsafe { LoopObject::from_ptr(slf) }, args[0], args[1])
             })
         }
     };
@@ -510,8 +547,10 @@ unsafe extern "C" fn sock_call_native(
     argv: *mut *mut PyObject,
     n: Py_ssize_t,
 ) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    ffi_edge(|| crate::python::sock_op::sock_call(slf, unsafe { positional(argv, n) }))
+    // SAFETY: CPython calls the Loop type's methods only with a Loop;
+    // fastcall arguments straight from CPython.
+    let (lp, args) = unsafe { (LoopObject::from_ptr(slf), positional(argv, n)) };
+    ffi_edge(|| crate::python::sock_op::sock_call(lp, args))
 }
 
 /// `_fd_events(fd)`: the selectors mask (EVENT_READ 1, EVENT_WRITE 2) the
@@ -519,7 +558,8 @@ unsafe extern "C" fn sock_call_native(
 unsafe extern "C" fn fd_events(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
     ffi_edge(|| {
         let fd = args::fileobj_to_fd(fd)?;
-        let engine = LoopObject::from_ptr(slf).engine().borrow();
+        // SAFETY: CPython calls the Loop type's methods only with a Loop.
+        let engine = unsafe { LoopObject::from_ptr(slf) }.engine().borrow();
         let mask = i64::from(engine.has_watcher(fd, Direction::Read))
             | (i64::from(engine.has_watcher(fd, Direction::Write)) << 1);
         // SAFETY: a new int reference or null.
@@ -532,8 +572,10 @@ unsafe extern "C" fn add_reader(
     argv: *mut *mut PyObject,
     n: Py_ssize_t,
 ) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Read))
+    // SAFETY: CPython calls the Loop type's methods only with a Loop;
+    // fastcall arguments straight from CPython.
+    let (lp, args) = unsafe { (LoopObject::from_ptr(slf), positional(argv, n)) };
+    ffi_edge(|| add_io(lp, args, Direction::Read))
 }
 
 unsafe extern "C" fn add_writer(
@@ -541,16 +583,22 @@ unsafe extern "C" fn add_writer(
     argv: *mut *mut PyObject,
     n: Py_ssize_t,
 ) -> *mut PyObject {
-    // SAFETY: fastcall arguments straight from CPython.
-    ffi_edge(|| add_io(slf, unsafe { positional(argv, n) }, Direction::Write))
+    // SAFETY: CPython calls the Loop type's methods only with a Loop;
+    // fastcall arguments straight from CPython.
+    let (lp, args) = unsafe { (LoopObject::from_ptr(slf), positional(argv, n)) };
+    ffi_edge(|| add_io(lp, args, Direction::Write))
 }
 
 unsafe extern "C" fn remove_reader(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| remove_io(slf, fd, Direction::Read))
+    // SAFETY: CPython calls the Loop type's methods only with a Loop.
+    let lp = unsafe { LoopObject::from_ptr(slf) };
+    ffi_edge(|| remove_io(lp, fd, Direction::Read))
 }
 
 unsafe extern "C" fn remove_writer(slf: *mut PyObject, fd: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| remove_io(slf, fd, Direction::Write))
+    // SAFETY: CPython calls the Loop type's methods only with a Loop.
+    let lp = unsafe { LoopObject::from_ptr(slf) };
+    ffi_edge(|| remove_io(lp, fd, Direction::Write))
 }
 
 static mut METHODS: [PyMethodDef; 26] = [

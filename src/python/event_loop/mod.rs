@@ -12,7 +12,7 @@ pub mod ready_item;
 use pyo3_ffi::*;
 
 use crate::python::ffi::type_spec::zeroed_type_object;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr::null_mut;
@@ -26,7 +26,9 @@ use crate::python::ffi::raised::{raise_io, raise_static, PyResult};
 
 #[repr(C)]
 pub struct LoopObject {
-    ob_base: PyObject,
+    /// In a cell: CPython changes the header (the reference count) while
+    /// native code holds a `&LoopObject`, and `as_ptr()` hands it out.
+    ob_base: UnsafeCell<PyObject>,
     /// Boxed so the GC can tell an initialized object (non-null) apart.
     state: *mut LoopState,
 }
@@ -52,13 +54,22 @@ struct LoopState {
 pub static mut LOOP_TYPE: PyTypeObject = zeroed_type_object();
 
 impl LoopObject {
-    /// # Invariant
+    /// The typed borrow of a loop object.
+    ///
+    /// # Safety
     /// `ptr` is a live instance of `Loop` (or a subclass) whose state was
-    /// set by `tp_new`; every method of the type is only reachable that way.
+    /// set by `tp_new`, alive for `'a`: what CPython passes the type's
+    /// methods and slots, and what a transport's or handle's loop slot holds.
     #[inline]
-    pub fn from_ptr<'a>(ptr: *mut PyObject) -> &'a LoopObject {
-        // SAFETY: per the invariant above.
+    pub unsafe fn from_ptr<'a>(ptr: *mut PyObject) -> &'a LoopObject {
+        // SAFETY: per the contract.
         unsafe { &*ptr.cast::<LoopObject>() }
+    }
+
+    /// The object, for calls into CPython (borrowed).
+    #[inline]
+    pub fn as_ptr(&self) -> *mut PyObject {
+        self.ob_base.get()
     }
 
     #[inline]
@@ -180,8 +191,7 @@ impl LoopObject {
 
 /// Stops watching `fd` in `direction` (the native `_remove_reader` /
 /// `_remove_writer`): true when it was watched.
-pub fn unwatch_fd(slf: *mut PyObject, fd: RawFd, direction: Direction) -> PyResult<bool> {
-    let lp = LoopObject::from_ptr(slf);
+pub fn unwatch_fd(lp: &LoopObject, fd: RawFd, direction: Direction) -> PyResult<bool> {
     if lp.is_closed() {
         return Ok(false);
     }

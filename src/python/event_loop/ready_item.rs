@@ -11,7 +11,7 @@ use crate::core::schedulable::Schedulable;
 use crate::python::ffi::names;
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::PyResult;
-use crate::python::handle::{self, HandleRef};
+use crate::python::handle::HandleRef;
 
 /// How the engine runs one kind of native readiness. Each function is
 /// called only with an object of the kind the table belongs to (what
@@ -94,7 +94,7 @@ impl ReadyItem {
     /// native object learns it is no longer registered.
     pub fn release(self) -> PyResult<()> {
         match self {
-            ReadyItem::Handle(handle) => handle::cancel(handle.obj()),
+            ReadyItem::Handle(handle) => crate::python::handle::cancel(handle.obj()),
             ReadyItem::Native(n) => {
                 // SAFETY: the pairing `native` promised.
                 unsafe { (n.callback.forget)(n.obj.as_ptr()) };

@@ -3,6 +3,7 @@
 //! and the static type-object builders.
 
 pub mod args;
+pub mod borrowed;
 pub mod entry;
 pub mod names;
 pub mod objects;

@@ -135,7 +135,8 @@ fn context_slot(slf: Transport<'_>, interest: Direction) -> &ObjectSlot {
 #[inline]
 pub fn loop_of<'py>(slf: Transport<'py>) -> Option<&'py LoopObject> {
     let lp = slf.refs().loop_.get();
-    (!lp.is_null()).then(|| LoopObject::from_ptr(lp))
+    // SAFETY: a transport's loop slot holds only a Loop (tp_new checks it).
+    (!lp.is_null()).then(|| unsafe { LoopObject::from_ptr(lp) })
 }
 
 /// The loop as an owned reference (it outlives a callback that lets go of it).
@@ -158,7 +159,8 @@ pub fn register(
     let Some(loop_ref) = loop_owned(slf) else {
         return Ok(());
     };
-    let lp = LoopObject::from_ptr(loop_ref.as_ptr());
+    // SAFETY: a transport's loop slot holds only a Loop (tp_new checks it).
+    let lp = unsafe { LoopObject::from_ptr(loop_ref.as_ptr()) };
     // asyncio's `_add_reader`/`_add_writer` check this first.
     lp.ensure_open()?;
     let fd = slf.io_state().fd.get();
