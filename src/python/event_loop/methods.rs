@@ -136,13 +136,73 @@ fn schedule_at(
         context,
         when,
     )?;
-    // SAFETY: the handle is live and ours; the flag mirrors its heap membership.
-    unsafe { (*timer.obj()).scheduled = true };
+    // The flag mirrors the timer's heap membership.
+    timer.handle().fields().scheduled.set(true);
     let returned = timer.to_owned();
     lp.engine()
         .borrow_mut()
         .push_timer(when, ReadyItem::Handle(timer));
     Ok(returned)
+}
+
+/// How `call_later` and `call_at` differ: the method's name, its first
+/// parameter, asyncio's message for None there, and how it becomes a
+/// deadline.
+struct TimerMethod {
+    name: &'static str,
+    first: &'static str,
+    none_message: &'static CStr,
+    deadline: fn(*mut PyObject) -> PyResult<f64>,
+}
+
+const CALL_LATER: TimerMethod = TimerMethod {
+    name: "call_later",
+    first: "delay",
+    none_message: c"delay must not be None",
+    deadline: |delay| args::deadline_after(crate::core::sys::monotonic(), delay),
+};
+
+const CALL_AT: TimerMethod = TimerMethod {
+    name: "call_at",
+    first: "when",
+    none_message: c"when cannot be None",
+    deadline: args::as_f64,
+};
+
+/// `call_later(delay, callback, *args, context=None)` /
+/// `call_at(when, ...)`: asyncio's argument checks, then `schedule_at`.
+///
+/// # Safety
+/// The arguments are the ones CPython passed to a Loop's METH_FASTCALL |
+/// METH_KEYWORDS method.
+unsafe fn schedule_timer(
+    method: &TimerMethod,
+    slf: *mut PyObject,
+    argv: *const *mut PyObject,
+    nargsf: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> PyResult<Owned> {
+    // SAFETY: per the contract.
+    let (lp, args) = unsafe { (LoopObject::from_ptr(slf), positional(argv, nargsf)) };
+    // SAFETY: as above.
+    let context = unsafe { context_keyword(method.name, argv, args.len(), kwnames)? };
+    if args.len() < 2 {
+        return Err(missing(
+            method.name,
+            &[method.first, "callback"],
+            args.len(),
+        ));
+    }
+    // SAFETY: Py_None is a valid singleton; comparing pointers.
+    if args[0] == unsafe { Py_None() } {
+        // SAFETY: valid exception class.
+        return Err(raise_static(
+            unsafe { PyExc_TypeError },
+            method.none_message,
+        ));
+    }
+    let when = (method.deadline)(args[0])?;
+    schedule_at(lp, when, args[1], &args[2..], context)
 }
 
 unsafe extern "C" fn call_later(
@@ -151,32 +211,8 @@ unsafe extern "C" fn call_later(
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, nargsf) };
-        // SAFETY: as above.
-        let context = unsafe { context_keyword("call_later", argv, args.len(), kwnames)? };
-        if args.len() < 2 {
-            return Err(missing("call_later", &["delay", "callback"], args.len()));
-        }
-        // SAFETY: Py_None is a valid singleton; comparing pointers.
-        if args[0] == unsafe { Py_None() } {
-            // SAFETY: valid exception class.
-            return Err(raise_static(
-                unsafe { PyExc_TypeError },
-                c"delay must not be None",
-            ));
-        }
-        let when = args::deadline_after(crate::core::sys::monotonic(), args[0])?;
-        // SAFETY: CPython calls the Loop type's methods only with a Loop.
-        schedule_at(
-            unsafe { LoopObject::from_ptr(slf) },
-            when,
-            args[1],
-            &args[2..],
-            context,
-        )
-    })
+    // SAFETY: fastcall arguments of a Loop method straight from CPython.
+    ffi_edge(|| unsafe { schedule_timer(&CALL_LATER, slf, argv, nargsf, kwnames) })
 }
 
 unsafe extern "C" fn call_at(
@@ -185,32 +221,8 @@ unsafe extern "C" fn call_at(
     nargsf: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: fastcall arguments straight from CPython.
-        let args = unsafe { positional(argv, nargsf) };
-        // SAFETY: as above.
-        let context = unsafe { context_keyword("call_at", argv, args.len(), kwnames)? };
-        if args.len() < 2 {
-            return Err(missing("call_at", &["when", "callback"], args.len()));
-        }
-        // SAFETY: Py_None is a valid singleton; comparing pointers.
-        if args[0] == unsafe { Py_None() } {
-            // SAFETY: valid exception class.
-            return Err(raise_static(
-                unsafe { PyExc_TypeError },
-                c"when cannot be None",
-            ));
-        }
-        let when = args::as_f64(args[0])?;
-        // SAFETY: CPython calls the Loop type's methods only with a Loop.
-        schedule_at(
-            unsafe { LoopObject::from_ptr(slf) },
-            when,
-            args[1],
-            &args[2..],
-            context,
-        )
-    })
+    // SAFETY: fastcall arguments of a Loop method straight from CPython.
+    ffi_edge(|| unsafe { schedule_timer(&CALL_AT, slf, argv, nargsf, kwnames) })
 }
 
 unsafe extern "C" fn time(_slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {

@@ -94,7 +94,7 @@ impl ReadyItem {
     /// native object learns it is no longer registered.
     pub fn release(self) -> PyResult<()> {
         match self {
-            ReadyItem::Handle(handle) => crate::python::handle::cancel(handle.obj()),
+            ReadyItem::Handle(handle) => handle.handle().cancel(),
             ReadyItem::Native(n) => {
                 // SAFETY: the pairing `native` promised.
                 unsafe { (n.callback.forget)(n.obj.as_ptr()) };

@@ -1,43 +1,51 @@
 //! `Handle`: a scheduled callback, as `asyncio.Handle`.
 
+mod borrowed;
 pub mod timer_handle;
 
+pub use borrowed::Handle;
+
 use pyo3_ffi::*;
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_int, c_void};
 use std::ptr::{self, null_mut};
 
 use crate::core::schedulable::Schedulable;
 use crate::python::event_loop::LoopObject;
-use crate::python::ffi::entry::{ffi_edge, noargs_def};
+use crate::python::ffi::entry::{ffi_edge, getter, noargs, noargs_def};
 use crate::python::ffi::names::{self, call_support};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::{self, PyResult, Raised};
 use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 
-/// The object layout shared by `Handle` and `TimerHandle`.
+/// The object layout shared by `Handle` and `TimerHandle`. What changes
+/// after creation is in cells, so a `&HandleObject` may be held while
+/// Python code runs (which may cancel the handle).
 #[repr(C)]
 pub struct HandleObject {
-    pub ob_base: PyObject,
+    /// In a cell: CPython changes the header (the reference count) while
+    /// native code holds a `&HandleObject`.
+    pub ob_base: UnsafeCell<PyObject>,
     /// The callable; null once cancelled.
-    pub callback: *mut PyObject,
+    pub callback: Cell<*mut PyObject>,
     /// The single argument when `nargs == 1` (the common `fut` case).
-    pub arg0: *mut PyObject,
+    pub arg0: Cell<*mut PyObject>,
     /// The argument tuple when `nargs > 1`.
-    pub args: *mut PyObject,
+    pub args: Cell<*mut PyObject>,
     pub nargs: isize,
-    pub context: *mut PyObject,
+    pub context: Cell<*mut PyObject>,
     /// Strong reference to the owning `LoopObject`.
-    pub loop_: *mut PyObject,
-    pub source_traceback: *mut PyObject,
+    pub loop_: Cell<*mut PyObject>,
+    pub source_traceback: Cell<*mut PyObject>,
     /// Representation kept at cancel time in debug mode, as asyncio does.
-    pub repr: *mut PyObject,
-    pub weakreflist: *mut PyObject,
+    pub repr: Cell<*mut PyObject>,
+    pub weakreflist: Cell<*mut PyObject>,
     /// Deadline of a `TimerHandle` (loop time, seconds).
     pub when: f64,
-    pub cancelled: bool,
+    pub cancelled: Cell<bool>,
     /// A `TimerHandle` still in the loop's timer heap.
-    pub scheduled: bool,
+    pub scheduled: Cell<bool>,
     /// `context` is the handle's own copy of the caller's context, left
     /// untracked by the GC while only the handle can reach it. Whatever the
     /// caller passed as `context=` (any object) is never tracked, untracked
@@ -67,7 +75,7 @@ impl Drop for HandleRef {
         // held. Tracking is checked first: tracking twice is a fatal error.
         unsafe {
             if Py_REFCNT(ptr) > 1 && PyObject_GC_IsTracked(ptr) == 0 {
-                track_context(self.obj());
+                self.handle().track_context();
                 PyObject_GC_Track(ptr.cast());
             }
         }
@@ -78,6 +86,13 @@ impl HandleRef {
     #[inline]
     pub fn obj(&self) -> *mut HandleObject {
         self.0.as_ptr().cast()
+    }
+
+    /// The handle, borrowed while this reference lives.
+    #[inline]
+    pub fn handle(&self) -> Handle<'_> {
+        // SAFETY: self holds a reference to a live handle.
+        unsafe { Handle::from_ptr(self.as_ptr()) }
     }
 
     #[inline]
@@ -93,6 +108,12 @@ impl HandleRef {
             (Py_TYPE(obj) == ptr::addr_of_mut!(HANDLE_TYPE))
                 .then(|| HandleRef(Owned::from_borrowed(obj)))
         }
+    }
+
+    /// A new reference to a borrowed handle.
+    pub fn from_handle(handle: Handle<'_>) -> HandleRef {
+        // SAFETY: handle is live; the reference is new.
+        HandleRef(unsafe { Owned::from_borrowed(handle.as_ptr()) })
     }
 
     /// A new reference for the caller (the handle `call_soon` returns).
@@ -112,13 +133,14 @@ impl HandleRef {
     /// resurrects it), which is what its deallocation would do anyway.
     pub fn visit_engine_held(&self, visit: visitproc, arg: *mut c_void) -> c_int {
         let obj = self.obj();
+        let h = self.handle().fields();
         // SAFETY: the GC calls traverse with the GIL held; the handle is live.
         unsafe {
             if PyObject_GC_IsTracked(obj.cast()) != 0 {
                 return visit(obj.cast(), arg);
             }
-            let context = (*obj).context;
-            if (*obj).own_context && !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
+            let context = h.context.get();
+            if h.own_context && !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
                 if let Some(traverse) = (*Py_TYPE(context)).tp_traverse {
                     let rc = traverse(context, visit, arg);
                     if rc != 0 {
@@ -133,12 +155,12 @@ impl HandleRef {
             }
             let rc = crate::python::ffi::objects::visit_slots(
                 &[
-                    (*obj).callback,
-                    (*obj).arg0,
-                    (*obj).args,
-                    (*obj).loop_,
-                    (*obj).source_traceback,
-                    (*obj).repr,
+                    h.callback.get(),
+                    h.arg0.get(),
+                    h.args.get(),
+                    h.loop_.get(),
+                    h.source_traceback.get(),
+                    h.repr.get(),
                 ],
                 visit,
                 arg,
@@ -196,23 +218,23 @@ impl HandleRef {
             } else {
                 null_mut()
             };
-            ptr::addr_of_mut!((*obj).callback).write(callback);
-            ptr::addr_of_mut!((*obj).arg0).write(arg0);
-            ptr::addr_of_mut!((*obj).args).write(packed_args);
+            ptr::addr_of_mut!((*obj).callback).write(Cell::new(callback));
+            ptr::addr_of_mut!((*obj).arg0).write(Cell::new(arg0));
+            ptr::addr_of_mut!((*obj).args).write(Cell::new(packed_args));
             ptr::addr_of_mut!((*obj).nargs).write(args.len() as isize);
-            ptr::addr_of_mut!((*obj).context).write(context.into_ptr());
-            ptr::addr_of_mut!((*obj).loop_).write(loop_);
-            ptr::addr_of_mut!((*obj).source_traceback).write(null_mut());
-            ptr::addr_of_mut!((*obj).repr).write(null_mut());
-            ptr::addr_of_mut!((*obj).weakreflist).write(null_mut());
+            ptr::addr_of_mut!((*obj).context).write(Cell::new(context.into_ptr()));
+            ptr::addr_of_mut!((*obj).loop_).write(Cell::new(loop_));
+            ptr::addr_of_mut!((*obj).source_traceback).write(Cell::new(null_mut()));
+            ptr::addr_of_mut!((*obj).repr).write(Cell::new(null_mut()));
+            ptr::addr_of_mut!((*obj).weakreflist).write(Cell::new(null_mut()));
             ptr::addr_of_mut!((*obj).when).write(when);
-            ptr::addr_of_mut!((*obj).cancelled).write(false);
-            ptr::addr_of_mut!((*obj).scheduled).write(false);
+            ptr::addr_of_mut!((*obj).cancelled).write(Cell::new(false));
+            ptr::addr_of_mut!((*obj).scheduled).write(Cell::new(false));
             ptr::addr_of_mut!((*obj).own_context).write(own_context);
             let handle = HandleRef(Owned::from_new(obj.cast())?);
             if LoopObject::from_ptr(loop_).debug() {
                 let tb = call_support(&names::S_SOURCE_TRACEBACK, &[])?;
-                (*obj).source_traceback = tb.into_ptr();
+                (*obj).source_traceback.set(tb.into_ptr());
             }
             Ok(handle)
         }
@@ -221,27 +243,28 @@ impl HandleRef {
     /// Runs the callback as `Handle._run` does: exceptions other than
     /// KeyboardInterrupt and SystemExit go to the loop's exception handler.
     pub fn run(&self) -> PyResult<()> {
-        let obj = self.obj();
+        let h = self.handle().fields();
         // SAFETY: self keeps the handle alive; the GIL is held. Callback and
         // arguments are re-owned for the call because the callback may cancel
         // its own handle, which releases them.
         unsafe {
-            if (*obj).cancelled || (*obj).callback.is_null() {
+            if h.cancelled.get() || h.callback.get().is_null() {
                 return Ok(());
             }
-            let callback = Owned::from_borrowed((*obj).callback);
-            let context = Owned::from_borrowed((*obj).context);
-            let arg0 = (!(*obj).arg0.is_null()).then(|| Owned::from_borrowed((*obj).arg0));
-            let args = (!(*obj).args.is_null()).then(|| Owned::from_borrowed((*obj).args));
+            let callback = Owned::from_borrowed(h.callback.get());
+            let context = Owned::from_borrowed(h.context.get());
+            let arg0 = (!h.arg0.get().is_null()).then(|| Owned::from_borrowed(h.arg0.get()));
+            let args = (!h.args.get().is_null()).then(|| Owned::from_borrowed(h.args.get()));
             let result = call_in_context(&callback, &context, arg0.as_ref(), args.as_ref());
             match result {
                 Ok(_) => Ok(()),
                 Err(Raised) if raised::pending_is_exit() => Err(Raised),
                 Err(Raised) => match raised::take_pending() {
-                    Some(exc) => {
-                        call_support(&names::S_REPORT_CALLBACK_ERROR, &[obj.cast(), exc.as_ptr()])
-                            .map(drop)
-                    }
+                    Some(exc) => call_support(
+                        &names::S_REPORT_CALLBACK_ERROR,
+                        &[self.as_ptr(), exc.as_ptr()],
+                    )
+                    .map(drop),
                     None => Ok(()),
                 },
             }
@@ -249,8 +272,7 @@ impl HandleRef {
     }
 
     pub fn cancelled(&self) -> bool {
-        // SAFETY: self keeps the handle alive.
-        unsafe { (*self.obj()).cancelled }
+        self.handle().cancelled()
     }
 }
 
@@ -262,29 +284,8 @@ impl Schedulable for HandleRef {
 
     #[inline]
     fn unscheduled(&self) {
-        // SAFETY: self keeps the handle alive; the GIL is held by the engine's caller.
-        unsafe { (*self.obj()).scheduled = false }
+        self.handle().fields().scheduled.set(false)
     }
-}
-
-/// Hands the handle's private context copy back to the cyclic GC: it is
-/// about to be reachable from somewhere other than its untracked handle.
-fn track_context(obj: *mut HandleObject) {
-    // SAFETY: obj is live; the slot is null or a live object; GIL held.
-    // Only our own copy (a Context, a GC type) is ever tracked here.
-    unsafe {
-        let context = (*obj).context;
-        if (*obj).own_context && !context.is_null() && PyObject_GC_IsTracked(context) == 0 {
-            PyObject_GC_Track(context.cast());
-        }
-    }
-}
-
-/// The handle's context for Python code (which may keep it).
-fn escaping_context(obj: *mut HandleObject) -> Owned {
-    track_context(obj);
-    // SAFETY: obj is live.
-    Owned::from_ptr_or_none(unsafe { (*obj).context })
 }
 
 /// `callback(*args)` inside `context`, with `Context.run` semantics.
@@ -356,133 +357,63 @@ unsafe fn call_in_context(
     }
 }
 
-/// `Handle.cancel()`: idempotent; releases the callback and its arguments.
-pub fn cancel(obj: *mut HandleObject) -> PyResult<()> {
-    // SAFETY: obj is a live handle (the caller holds a reference); GIL held.
-    unsafe {
-        if (*obj).cancelled {
-            return Ok(());
-        }
-        (*obj).cancelled = true;
-        let lp = LoopObject::from_ptr((*obj).loop_);
-        if (*obj).scheduled {
-            lp.timer_cancelled();
-        }
-        if lp.debug() && (*obj).repr.is_null() {
-            let text = names::call_support(&names::S_HANDLE_REPR, &[obj.cast()])?;
-            (*obj).repr = text.into_ptr();
-        }
-        clear_slot(&mut (*obj).callback);
-        clear_slot(&mut (*obj).arg0);
-        clear_slot(&mut (*obj).args);
-    }
-    Ok(())
-}
-
-/// `Handle._args` as asyncio keeps it: the tuple, or None once cancel()
-/// released it.
-pub fn args_tuple(obj: *mut HandleObject) -> PyResult<Owned> {
-    // SAFETY: obj is live; the GIL is held.
-    unsafe {
-        if (*obj).callback.is_null() {
-            return Ok(Owned::none());
-        }
-        if !(*obj).args.is_null() {
-            return Ok(Owned::from_borrowed((*obj).args));
-        }
-        if !(*obj).arg0.is_null() {
-            return Owned::from_new(PyTuple_Pack(1, (*obj).arg0));
-        }
-        Owned::from_new(PyTuple_New(0))
-    }
-}
-
-fn as_handle(slf: *mut PyObject) -> *mut HandleObject {
-    slf.cast()
-}
-
-unsafe extern "C" fn handle_cancel(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| cancel(as_handle(slf)).map(|_| Owned::none()))
-}
-
-unsafe extern "C" fn handle_cancelled(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    // SAFETY: slf is a live handle.
-    ffi_edge(|| Ok(bool_object(unsafe { (*as_handle(slf)).cancelled })))
-}
-
-unsafe extern "C" fn handle_get_context(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    // SAFETY: slf is a live handle.
-    ffi_edge(|| Ok(escaping_context(as_handle(slf))))
-}
-
-unsafe extern "C" fn handle_run(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    ffi_edge(|| {
-        // SAFETY: slf is a live handle; the HandleRef takes its own reference.
-        let handle = HandleRef(unsafe { Owned::from_borrowed(slf) });
-        handle.run().map(|_| Owned::none())
-    })
-}
+noargs!(handle_cancel, |slf: Handle| slf
+    .cancel()
+    .map(|_| Owned::none()));
+noargs!(handle_cancelled, |slf: Handle| Ok(bool_object(
+    slf.cancelled()
+)));
+noargs!(handle_get_context, |slf: Handle| Ok(slf.escaping_context()));
+// The HandleRef takes its own reference for the run.
+noargs!(handle_run, |slf: Handle| HandleRef::from_handle(slf)
+    .run()
+    .map(|_| Owned::none()));
 
 unsafe extern "C" fn handle_repr(slf: *mut PyObject) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slot only with its instances.
+    let slf = unsafe { Handle::from_ptr(slf) };
     ffi_edge(|| {
-        // SAFETY: slf is a live handle.
-        let cached = unsafe { (*as_handle(slf)).repr };
+        let cached = slf.fields().repr.get();
         if !cached.is_null() {
             // SAFETY: the slot holds a live reference.
             return Ok(unsafe { Owned::from_borrowed(cached) });
         }
-        call_support(&names::S_HANDLE_REPR, &[slf])
+        call_support(&names::S_HANDLE_REPR, &[slf.as_ptr()])
     })
 }
 
-/// `getter!(name, |obj| value)`: a getset getter given the handle
-/// (`*mut HandleObject`, live for the duration of the call).
-macro_rules! getter {
-    ($name:ident, |$obj:ident| $body:expr) => {
-        unsafe extern "C" fn $name(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-            let $obj = as_handle(slf);
-            ffi_edge(|| $body)
-        }
-    };
-}
-
-/// The fields of a handle CPython passed to a getter, for reading.
-#[inline]
-fn fields<'a>(obj: *mut HandleObject) -> &'a HandleObject {
-    // SAFETY: getters get a live handle, which outlives the call; the
-    // reference is only read from while no native code writes the handle.
-    unsafe { &*obj }
-}
-
-getter!(get_callback, |obj| Ok(Owned::from_ptr_or_none(
-    fields(obj).callback
+getter!(get_callback, |slf: Handle| Ok(Owned::from_ptr_or_none(
+    slf.fields().callback.get()
 )));
-getter!(get_args, |obj| args_tuple(obj));
-getter!(get_cancelled, |obj| Ok(bool_object(fields(obj).cancelled)));
-getter!(get_loop, |obj| Ok(Owned::from_ptr_or_none(
-    fields(obj).loop_
+getter!(get_args, |slf: Handle| slf.args_tuple());
+getter!(get_cancelled, |slf: Handle| Ok(bool_object(
+    slf.cancelled()
 )));
-getter!(get_context, |obj| Ok(escaping_context(obj)));
-getter!(get_source_traceback, |obj| Ok(Owned::from_ptr_or_none(
-    fields(obj).source_traceback
+getter!(get_loop, |slf: Handle| Ok(Owned::from_ptr_or_none(
+    slf.fields().loop_.get()
 )));
-getter!(get_repr, |obj| Ok(Owned::from_ptr_or_none(
-    fields(obj).repr
+getter!(get_context, |slf: Handle| Ok(slf.escaping_context()));
+getter!(get_source_traceback, |slf: Handle| Ok(
+    Owned::from_ptr_or_none(slf.fields().source_traceback.get())
+));
+getter!(get_repr, |slf: Handle| Ok(Owned::from_ptr_or_none(
+    slf.fields().repr.get()
 )));
 
 pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mut c_void) -> c_int {
-    let obj = as_handle(slf);
-    // SAFETY: the GC calls this with a live object; each slot is null or live.
+    // SAFETY: the GC calls this with a live handle.
+    let h = unsafe { Handle::from_ptr(slf) }.fields();
+    // SAFETY: each slot is null or live.
     unsafe {
         crate::python::ffi::objects::visit_slots(
             &[
-                (*obj).callback,
-                (*obj).arg0,
-                (*obj).args,
-                (*obj).context,
-                (*obj).loop_,
-                (*obj).source_traceback,
-                (*obj).repr,
+                h.callback.get(),
+                h.arg0.get(),
+                h.args.get(),
+                h.context.get(),
+                h.loop_.get(),
+                h.source_traceback.get(),
+                h.repr.get(),
             ],
             visit,
             arg,
@@ -491,19 +422,21 @@ pub unsafe extern "C" fn traverse(slf: *mut PyObject, visit: visitproc, arg: *mu
 }
 
 pub unsafe extern "C" fn clear(slf: *mut PyObject) -> c_int {
-    let obj = as_handle(slf);
+    // SAFETY: CPython calls this with a live handle.
+    let handle = unsafe { Handle::from_ptr(slf) };
+    let h = handle.fields();
     // SAFETY: each slot is null or an owned reference; clear_slot nulls it
     // first. A context copy goes back to the GC before its last reference
     // does: CPython's context dealloc untracks without checking.
     unsafe {
-        clear_slot(&mut (*obj).callback);
-        clear_slot(&mut (*obj).arg0);
-        clear_slot(&mut (*obj).args);
-        track_context(obj);
-        clear_slot(&mut (*obj).context);
-        clear_slot(&mut (*obj).loop_);
-        clear_slot(&mut (*obj).source_traceback);
-        clear_slot(&mut (*obj).repr);
+        clear_slot(h.callback.as_ptr());
+        clear_slot(h.arg0.as_ptr());
+        clear_slot(h.args.as_ptr());
+        handle.track_context();
+        clear_slot(h.context.as_ptr());
+        clear_slot(h.loop_.as_ptr());
+        clear_slot(h.source_traceback.as_ptr());
+        clear_slot(h.repr.as_ptr());
     }
     0
 }
@@ -513,7 +446,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
     // tearing down so the GC never sees a half-cleared object.
     unsafe {
         PyObject_GC_UnTrack(slf.cast());
-        if !(*as_handle(slf)).weakreflist.is_null() {
+        if !Handle::from_ptr(slf).fields().weakreflist.get().is_null() {
             PyObject_ClearWeakRefs(slf);
         }
         clear(slf);

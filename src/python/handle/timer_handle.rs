@@ -1,15 +1,15 @@
 //! `TimerHandle`: a `Handle` with a deadline, as `asyncio.TimerHandle`.
 
 use pyo3_ffi::*;
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::ptr;
 
-use crate::python::ffi::entry::{ffi_edge, noargs_def};
+use crate::python::ffi::entry::{ffi_edge, getter, noargs, noargs_def};
 use crate::python::ffi::objects::{bool_object, getset_ro};
 use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{PyResult, Raised};
 use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
-use crate::python::handle::{HandleObject, HANDLE_TYPE};
+use crate::python::handle::{Handle, HandleObject, HANDLE_TYPE};
 
 pub static mut TIMER_HANDLE_TYPE: PyTypeObject = zeroed_type_object();
 
@@ -18,48 +18,39 @@ fn is_timer(obj: *mut PyObject) -> bool {
     unsafe { PyObject_TypeCheck(obj, ptr::addr_of_mut!(TIMER_HANDLE_TYPE)) != 0 }
 }
 
-fn when_of(obj: *mut PyObject) -> f64 {
-    // SAFETY: callers checked `is_timer(obj)`, so the layout is HandleObject.
-    unsafe { (*obj.cast::<HandleObject>()).when }
+fn float(value: f64) -> PyResult<Owned> {
+    // SAFETY: a new float reference or null.
+    unsafe { Owned::from_new(PyFloat_FromDouble(value)) }
 }
 
-unsafe extern "C" fn timer_when(slf: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    // SAFETY: PyFloat_FromDouble returns a new reference or null.
-    ffi_edge(|| unsafe { Owned::from_new(PyFloat_FromDouble(when_of(slf))) })
-}
-
-unsafe extern "C" fn get_when(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: as above.
-    ffi_edge(|| unsafe { Owned::from_new(PyFloat_FromDouble(when_of(slf))) })
-}
-
-unsafe extern "C" fn get_scheduled(slf: *mut PyObject, _: *mut c_void) -> *mut PyObject {
-    // SAFETY: slf is a live TimerHandle.
-    let scheduled = unsafe { (*slf.cast::<HandleObject>()).scheduled };
-    ffi_edge(|| Ok(bool_object(scheduled)))
-}
+noargs!(timer_when, |slf: Handle| float(slf.fields().when));
+getter!(get_when, |slf: Handle| float(slf.fields().when));
+getter!(get_scheduled, |slf: Handle| Ok(bool_object(
+    slf.fields().scheduled.get()
+)));
 
 unsafe extern "C" fn timer_hash(slf: *mut PyObject) -> Py_hash_t {
-    // SAFETY: hashing a new float object; asyncio hashes `_when`.
-    unsafe {
-        match Owned::from_new(PyFloat_FromDouble(when_of(slf))) {
-            Ok(f) => PyObject_Hash(f.as_ptr()),
-            Err(_) => -1,
-        }
+    // SAFETY: CPython calls a type's slot only with its instances.
+    let slf = unsafe { Handle::from_ptr(slf) };
+    // asyncio hashes `_when`.
+    match float(slf.fields().when) {
+        // SAFETY: f is a live float.
+        Ok(f) => unsafe { PyObject_Hash(f.as_ptr()) },
+        Err(_) => -1,
     }
 }
 
 /// Equality as asyncio's: same deadline, callback, arguments and state.
-fn timers_equal(a: *mut PyObject, b: *mut PyObject) -> PyResult<bool> {
-    let (ha, hb) = (a.cast::<HandleObject>(), b.cast::<HandleObject>());
-    // SAFETY: both are live TimerHandles; RichCompareBool takes borrowed refs.
+fn timers_equal(a: Handle<'_>, b: Handle<'_>) -> PyResult<bool> {
+    let (ha, hb) = (a.fields(), b.fields());
+    // SAFETY: RichCompareBool takes borrowed live references.
     unsafe {
-        if (*ha).when != (*hb).when || (*ha).cancelled != (*hb).cancelled {
+        if ha.when != hb.when || ha.cancelled.get() != hb.cancelled.get() {
             return Ok(false);
         }
         let (ca, cb) = (
-            Owned::from_ptr_or_none((*ha).callback),
-            Owned::from_ptr_or_none((*hb).callback),
+            Owned::from_ptr_or_none(ha.callback.get()),
+            Owned::from_ptr_or_none(hb.callback.get()),
         );
         let same_cb = PyObject_RichCompareBool(ca.as_ptr(), cb.as_ptr(), Py_EQ);
         if same_cb < 0 {
@@ -68,10 +59,7 @@ fn timers_equal(a: *mut PyObject, b: *mut PyObject) -> PyResult<bool> {
         if same_cb == 0 {
             return Ok(false);
         }
-        let (aa, ab) = (
-            crate::python::handle::args_tuple(ha)?,
-            crate::python::handle::args_tuple(hb)?,
-        );
+        let (aa, ab) = (a.args_tuple()?, b.args_tuple()?);
         let same_args = PyObject_RichCompareBool(aa.as_ptr(), ab.as_ptr(), Py_EQ);
         if same_args < 0 {
             return Err(Raised);
@@ -85,12 +73,16 @@ unsafe extern "C" fn timer_richcompare(
     other: *mut PyObject,
     op: c_int,
 ) -> *mut PyObject {
+    // SAFETY: CPython calls a type's slot with an instance as the first.
+    let slf = unsafe { Handle::from_ptr(slf) };
     ffi_edge(|| {
         if !is_timer(other) {
             // SAFETY: Py_NotImplemented is a valid singleton.
             return Ok(unsafe { Owned::from_borrowed(Py_NotImplemented()) });
         }
-        let (a, b) = (when_of(slf), when_of(other));
+        // SAFETY: checked to be a TimerHandle; the caller lends it.
+        let other = unsafe { Handle::from_ptr(other) };
+        let (a, b) = (slf.fields().when, other.fields().when);
         let result = if op == Py_LT {
             a < b
         } else if op == Py_GT {

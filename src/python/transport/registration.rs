@@ -220,7 +220,9 @@ pub fn unregister(slf: Transport<'_>, interest: Direction) {
     if let Some(handle) = debug_handle_slot(slf, interest).take() {
         // unregister() cannot fail: a repr that raised in debug mode's
         // cancel() is reported as unraisable instead.
-        if crate::python::handle::cancel(handle.as_ptr().cast()).is_err() {
+        // SAFETY: the slot holds only Handles made by make_debug_handle.
+        let native = unsafe { crate::python::handle::Handle::from_ptr(handle.as_ptr()) };
+        if native.cancel().is_err() {
             // SAFETY: handle is live; the pending exception is reported.
             unsafe { PyErr_WriteUnraisable(handle.as_ptr()) };
         }
