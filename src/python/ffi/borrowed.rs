@@ -2,8 +2,8 @@
 //! for `'py`. It is made once where CPython or the engine hands over the
 //! object (a slot or method of the type, its readiness table), so the
 //! functions inward take a value whose type carries that promise instead
-//! of a raw pointer. Objects whose fields need methods of their own have
-//! their own borrow types (`Transport`, `Handle`, `&LoopObject`).
+//! of a raw pointer. Objects with methods of their own wrap it
+//! (`Transport`, `Handle`); the loop is borrowed as `&LoopObject`.
 
 use pyo3_ffi::PyObject;
 use std::marker::PhantomData;
@@ -34,6 +34,11 @@ impl<'py, T> Borrowed<'py, T> {
             obj: unsafe { NonNull::new_unchecked(obj.cast()) },
             _borrow: PhantomData,
         }
+    }
+
+    #[inline]
+    pub fn as_ptr(self) -> *mut PyObject {
+        self.obj.as_ptr().cast()
     }
 
     /// The layout, for its fields: valid for `'py` (the type's promise);

@@ -5,10 +5,9 @@
 //! without `unsafe`.
 
 use pyo3_ffi::*;
-use std::marker::PhantomData;
-use std::ptr::NonNull;
 
 use crate::python::event_loop::LoopObject;
+use crate::python::ffi::borrowed::Borrowed;
 use crate::python::ffi::names;
 use crate::python::ffi::owned::{clear_slot, Owned};
 use crate::python::ffi::raised::PyResult;
@@ -17,10 +16,7 @@ use crate::python::handle::HandleObject;
 /// A borrowed handle.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-pub struct Handle<'py> {
-    obj: NonNull<HandleObject>,
-    _borrow: PhantomData<&'py HandleObject>,
-}
+pub struct Handle<'py>(Borrowed<'py, HandleObject>);
 
 impl<'py> Handle<'py> {
     /// # Safety
@@ -28,16 +24,13 @@ impl<'py> Handle<'py> {
     /// layout) made by `HandleRef::new`, alive for `'py`.
     #[inline]
     pub unsafe fn from_ptr(obj: *mut PyObject) -> Handle<'py> {
-        Handle {
-            // SAFETY: per the contract the pointer is a live object.
-            obj: unsafe { NonNull::new_unchecked(obj.cast()) },
-            _borrow: PhantomData,
-        }
+        // SAFETY: per the contract.
+        Handle(unsafe { Borrowed::from_ptr(obj) })
     }
 
     #[inline]
     pub fn as_ptr(self) -> *mut PyObject {
-        self.obj.as_ptr().cast()
+        self.0.as_ptr()
     }
 
     /// The fields: what changes after creation is in cells (the header
@@ -45,7 +38,7 @@ impl<'py> Handle<'py> {
     #[inline]
     pub fn fields(self) -> &'py HandleObject {
         // SAFETY: the handle is live for 'py (the contract of from_ptr).
-        unsafe { self.obj.as_ref() }
+        unsafe { &*self.0.raw() }
     }
 
     #[inline]

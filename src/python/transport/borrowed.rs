@@ -6,18 +6,14 @@
 //! read the object's fields or its state.
 
 use pyo3_ffi::PyObject;
-use std::marker::PhantomData;
 use std::os::fd::RawFd;
-use std::ptr::NonNull;
 
+use crate::python::ffi::borrowed::Borrowed;
 use crate::python::transport::{IoState, ObjectRefs, TransportKind, TransportObject};
 
 /// A borrowed transport of kind `S`.
 #[repr(transparent)]
-pub struct Transport<'py, S = ()> {
-    obj: NonNull<TransportObject<S>>,
-    _borrow: PhantomData<&'py TransportObject<S>>,
-}
+pub struct Transport<'py, S = ()>(Borrowed<'py, TransportObject<S>>);
 
 impl<S> Clone for Transport<'_, S> {
     fn clone(&self) -> Self {
@@ -37,17 +33,14 @@ impl<'py, S> Transport<'py, S> {
     /// objects.
     #[inline]
     pub unsafe fn from_ptr(obj: *mut PyObject) -> Self {
-        Transport {
-            // SAFETY: per the contract the pointer is a live object.
-            obj: unsafe { NonNull::new_unchecked(obj.cast()) },
-            _borrow: PhantomData,
-        }
+        // SAFETY: per the contract.
+        Transport(unsafe { Borrowed::from_ptr(obj) })
     }
 
     /// The object, for calls into CPython (borrowed).
     #[inline]
     pub fn as_ptr(self) -> *mut PyObject {
-        self.obj.as_ptr().cast()
+        self.0.as_ptr()
     }
 
     /// The same object seen by the code every kind shares.
@@ -62,13 +55,13 @@ impl<'py, S> Transport<'py, S> {
     #[inline]
     pub fn refs(self) -> &'py ObjectRefs {
         // SAFETY: the object is live for 'py; ObjectRefs is all Cells.
-        unsafe { &(*self.obj.as_ptr()).refs }
+        unsafe { &(*self.0.raw()).refs }
     }
 
     #[inline]
     pub fn io_state(self) -> &'py IoState {
         // SAFETY: the object is live for 'py; IoState is all Cells.
-        unsafe { &(*self.obj.as_ptr()).io_state }
+        unsafe { &(*self.0.raw()).io_state }
     }
 
     /// The socket or pipe object, null once closed.
@@ -96,6 +89,6 @@ impl<'py, S: TransportKind> Transport<'py, S> {
     pub fn state(self) -> &'py S {
         // SAFETY: the object's state was allocated as an S (the contract
         // of from_ptr) and lives as long as the object.
-        unsafe { &*(*self.obj.as_ptr()).state }
+        unsafe { &*(*self.0.raw()).state }
     }
 }
