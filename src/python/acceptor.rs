@@ -142,8 +142,7 @@ unsafe extern "C" fn tp_new(
             if backlog == -1 && !PyErr_Occurred().is_null() {
                 return Err(Raised);
             }
-            let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
-            let obj = Owned::from_new(alloc(tp, 0))?;
+            let obj = crate::python::ffi::type_spec::alloc_object(tp)?;
             let a = obj.as_ptr().cast::<AcceptorObject>();
             (*a).fd = fd;
             if PyLong_Check(fileobj) == 0 {

@@ -185,8 +185,7 @@ unsafe extern "C" fn tp_new(
                 ));
             }
             let fd = crate::python::ffi::args::fileobj_to_fd(PyTuple_GET_ITEM(args, 1))?;
-            let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
-            let obj = Owned::from_new(alloc(tp, 0))?;
+            let obj = crate::python::ffi::type_spec::alloc_object(tp)?;
             let r = obj_of(obj.as_ptr());
             (*r).fd = fd;
             (*r).loop_ = Owned::from_borrowed(lp).into_ptr();

@@ -215,8 +215,7 @@ unsafe extern "C" fn loop_new(
         // SAFETY: tp_alloc returns a zeroed, GC-tracked object of `tp`'s size;
         // the state pointer is written before anyone else can see it.
         unsafe {
-            let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
-            let obj = Owned::from_new(alloc(tp, 0))?;
+            let obj = crate::python::ffi::type_spec::alloc_object(tp)?;
             let state = Box::new(LoopState {
                 engine: RefCell::new(engine),
                 closed: Cell::new(false),

@@ -5,6 +5,7 @@ use pyo3_ffi::*;
 use std::ffi::{c_ulong, CStr};
 use std::ptr::null_mut;
 
+use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{PyResult, Raised};
 
 /// The all-zero `PyTypeObject` every native type's static starts as
@@ -162,5 +163,19 @@ pub unsafe fn free_object(slf: *mut PyObject) {
         if let Some(free) = (*Py_TYPE(slf)).tp_free {
             free(slf.cast());
         }
+    }
+}
+
+/// A new, zeroed instance of `tp` from its allocator (`tp_alloc`, which a
+/// Python subclass may have replaced): what every `tp_new` starts from.
+///
+/// # Safety
+/// `tp` is a readied type whose instances are all-zero valid until the
+/// caller writes their fields, before anyone else sees the object.
+pub unsafe fn alloc_object(tp: *mut PyTypeObject) -> PyResult<Owned> {
+    // SAFETY: per the contract; a new reference or null.
+    unsafe {
+        let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
+        Owned::from_new(alloc(tp, 0))
     }
 }

@@ -213,8 +213,7 @@ pub fn alloc<S: TransportKind>(
     // SAFETY: tp_alloc returns a zeroed, GC-tracked object; every field is
     // written before the object is visible to Python code.
     unsafe {
-        let alloc = (*tp).tp_alloc.unwrap_or(PyType_GenericAlloc);
-        let obj = Owned::from_new(alloc(tp, 0))?;
+        let obj = crate::python::ffi::type_spec::alloc_object(tp)?;
         let o = obj.as_ptr().cast::<TransportObject<S>>();
         (*o).state = Box::into_raw(Box::new(state));
         (*o).io_state.fd.set(fd);
