@@ -77,6 +77,7 @@ const TYPES: [fn() -> TypeSpec; 10] = [
 fn init_module() -> PyResult<Owned> {
     // SAFETY: the module definition is a static used only here, once.
     let module = unsafe { Owned::from_new(PyModule_Create(ptr::addr_of_mut!(MODULE_DEF)))? };
+    crate::core::sys::heap::settle_malloc_thresholds();
     names::init()?;
     fd_owner::init()?;
     for spec in TYPES {

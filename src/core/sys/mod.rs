@@ -7,6 +7,7 @@
 //! taking ownership of a new descriptor) and `fork()` counting. The rest is
 //! one file a concern:
 //! - `time`: the monotonic clock and poll-timeout conversion;
+//! - `heap`: the one malloc setting a server moving large messages needs;
 //! - `socket`: reads, writes, sends and receives on descriptors, and their
 //!   flags;
 //! - the platform's backends, selected by `cfg`: `epoll` (the readiness
@@ -26,6 +27,7 @@ use std::sync::Once;
 
 use libc::c_int;
 
+pub mod heap;
 mod socket;
 mod time;
 
