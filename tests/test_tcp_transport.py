@@ -545,6 +545,22 @@ def test_write_of_a_large_buffer_calls_pause_writing_synchronously(loop):
     assert run(loop, main()) == 1
 
 
+@pytest.mark.parametrize("wrap", [bytearray, lambda b: memoryview(bytearray(b))],
+                         ids=["bytearray", "memoryview"])
+def test_a_mutable_buffer_only_partly_sent_at_once_arrives_intact(loop, wrap):
+    payload = os.urandom(1024 * 1024)
+
+    async def main():
+        async with slow_peer_connection(loop) as (tr, proto, peer):
+            tr.write(wrap(payload))
+            assert tr.get_write_buffer_size() > 0  # only part went at once
+            tr.close()
+            return await recv_all(loop, peer)
+
+    got = run(loop, main())
+    assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+
+
 # ------------------------------------------------------------ reading control
 
 

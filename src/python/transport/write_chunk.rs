@@ -59,16 +59,44 @@ impl Chunk {
     /// A copy of a mutable buffer's bytes, taken now: the caller may reuse
     /// the buffer once write() returns.
     pub fn copy_of(data: *mut PyObject) -> PyResult<Chunk> {
-        // SAFETY: data is live; the view is released before returning.
+        Ok(Chunk::Copy(BufferView::of(data)?.as_ref().to_vec()))
+    }
+}
+
+/// A contiguous buffer of a bytes-like object, held for the moment (the
+/// object cannot be resized meanwhile): what a write sends from directly,
+/// so only what the socket did not take is copied.
+pub struct BufferView(Py_buffer);
+
+impl BufferView {
+    /// The object's bytes (`PyBUF_SIMPLE`: a non-contiguous view fails with
+    /// the buffer protocol's own error).
+    pub fn of(data: *mut PyObject) -> PyResult<BufferView> {
+        // SAFETY: data is live; a zeroed Py_buffer is what GetBuffer fills.
         unsafe {
             let mut view: Py_buffer = std::mem::zeroed();
             if PyObject_GetBuffer(data, &mut view, PyBUF_SIMPLE) < 0 {
                 return Err(Raised);
             }
-            let copy =
-                std::slice::from_raw_parts(view.buf.cast::<u8>(), view.len as usize).to_vec();
-            PyBuffer_Release(&mut view);
-            Ok(Chunk::Copy(copy))
+            Ok(BufferView(view))
         }
+    }
+}
+
+impl AsRef<[u8]> for BufferView {
+    fn as_ref(&self) -> &[u8] {
+        if self.0.len == 0 {
+            return &[];
+        }
+        // SAFETY: a filled simple view is `len` readable bytes at `buf`,
+        // valid until released (by Drop).
+        unsafe { std::slice::from_raw_parts(self.0.buf.cast::<u8>(), self.0.len as usize) }
+    }
+}
+
+impl Drop for BufferView {
+    fn drop(&mut self) {
+        // SAFETY: the view was filled by PyObject_GetBuffer, released once.
+        unsafe { PyBuffer_Release(&mut self.0) }
     }
 }
