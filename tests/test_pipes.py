@@ -771,6 +771,27 @@ def test_sixteen_mib_through_a_pipe_arrive_intact(loop, pipe_fds):
     assert rp.events == ["made", "eof", "lost"]
 
 
+@pytest.mark.parametrize("wrap", [bytearray, lambda b: memoryview(bytearray(b))],
+                         ids=["bytearray", "memoryview"])
+def test_a_mutable_buffer_larger_than_the_pipe_arrives_intact(loop, pipe_fds, wrap):
+    r, w = pipe_fds
+    pipe_fds.clear()
+    block = os.urandom(4 * 1024 * 1024)
+
+    async def main():
+        wt, wp = await _write_pipe(loop, w)
+        rt, rp = await _read_pipe(loop, r)
+        wt.write(wrap(block))
+        assert wt.get_write_buffer_size() > 0  # only part went at once
+        wt.close()
+        await wp.lost
+        await rp.lost
+        return rp
+
+    rp = _wait(loop, main())
+    assert rp.data == block
+
+
 def test_a_read_pipe_transport_reads_at_most_max_size_at_once(loop):
     r, w = os.pipe()
     transport, _ = loop.run_until_complete(

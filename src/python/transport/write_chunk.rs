@@ -100,3 +100,46 @@ impl Drop for BufferView {
         unsafe { PyBuffer_Release(&mut self.0) }
     }
 }
+
+/// What `write()` was given, until it is sent or queued.
+pub enum Pending {
+    /// A bytes object, queued by reference.
+    Kept(Chunk),
+    /// Another buffer, held only during the call.
+    Lent(BufferView),
+}
+
+impl AsRef<[u8]> for Pending {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Pending::Kept(chunk) => chunk.as_ref(),
+            Pending::Lent(view) => view.as_ref(),
+        }
+    }
+}
+
+impl Pending {
+    /// A bytes object by reference, another bytes-like object's buffer
+    /// held for the call: it is sent from directly, and only what the fd
+    /// did not take is copied (the caller may reuse the buffer once write()
+    /// returns).
+    pub fn of(data: *mut PyObject) -> PyResult<Pending> {
+        // SAFETY: data is live; a type check only.
+        if unsafe { PyBytes_Check(data) } != 0 {
+            // SAFETY: as above; bytes are immutable, so a reference is enough.
+            return Ok(Pending::Kept(Chunk::Bytes(unsafe {
+                Owned::from_borrowed(data)
+            })));
+        }
+        BufferView::of(data).map(Pending::Lent)
+    }
+
+    /// The chunk to queue after `sent` bytes went, with its offset: a kept
+    /// bytes object from `sent`, or a copy of only the rest of a lent buffer.
+    pub fn into_chunk(self, sent: usize) -> (Chunk, usize) {
+        match self {
+            Pending::Kept(chunk) => (chunk, sent),
+            Pending::Lent(view) => (Chunk::Copy(view.as_ref()[sent..].to_vec()), 0),
+        }
+    }
+}

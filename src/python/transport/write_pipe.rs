@@ -25,7 +25,7 @@ use crate::python::ffi::owned::Owned;
 use crate::python::ffi::raised::{self, raise, PyResult, Raised};
 use crate::python::ffi::type_spec::{zeroed_type_object, TypeSpec};
 use crate::python::transport::flow_control::{Buffered, FlowControl};
-use crate::python::transport::write_chunk::Chunk;
+use crate::python::transport::write_chunk::{Chunk, Pending};
 use crate::python::transport::{self as common, PipeKind, Transport, TransportKind};
 
 /// What only the write side keeps.
@@ -186,25 +186,23 @@ fn peer_closed(slf: WritePipe<'_>) -> PyResult<()> {
 
 // --- writing -------------------------------------------------------------------
 
-/// `data` as a queueable chunk: a reference for bytes, a copy of a mutable
-/// buffer; anything else fails asyncio's `assert isinstance(...)`.
-fn chunk_of(data: *mut PyObject) -> PyResult<Chunk> {
-    // SAFETY: data is live; the buffer view is released before returning.
+/// `data` for writing; anything not bytes-like fails asyncio's
+/// `assert isinstance(...)`.
+fn pending_of(data: *mut PyObject) -> PyResult<Pending> {
+    // SAFETY: data is live; type checks only; the repr is owned.
     unsafe {
-        if PyBytes_Check(data) != 0 {
-            return Ok(Chunk::Bytes(Owned::from_borrowed(data)));
-        }
-        if PyByteArray_Check(data) == 0 && PyMemoryView_Check(data) == 0 {
+        if PyBytes_Check(data) == 0 && PyByteArray_Check(data) == 0 && PyMemoryView_Check(data) == 0
+        {
             let shown = Owned::from_new(PyObject_Repr(data))?;
             return Err(raise(PyExc_AssertionError, &utf8(shown.as_ptr())?));
         }
-        Chunk::copy_of(data)
     }
+    Pending::of(data)
 }
 
 fn write(slf: WritePipe<'_>, data: *mut PyObject) -> PyResult<()> {
-    let chunk = match chunk_of(data) {
-        Ok(chunk) => chunk,
+    let data = match pending_of(data) {
+        Ok(data) => data,
         Err(Raised) => match raised::take_buffer_error() {
             // A buffer os.write() refuses (not contiguous): asyncio's
             // write fails there, as a fatal write error.
@@ -220,7 +218,7 @@ fn write(slf: WritePipe<'_>, data: *mut PyObject) -> PyResult<()> {
             None => return Err(Raised),
         },
     };
-    let len = chunk.as_ref().len();
+    let len = data.as_ref().len();
     if len == 0 {
         return Ok(());
     }
@@ -233,8 +231,9 @@ fn write(slf: WritePipe<'_>, data: *mut PyObject) -> PyResult<()> {
         return Ok(());
     }
     let mut sent = 0;
-    if s.queue.borrow().is_empty() {
-        match sys::write(slf.owned_fd(), chunk.as_ref()) {
+    let idle = s.queue.borrow().is_empty();
+    if idle {
+        match sys::write(slf.owned_fd(), data.as_ref()) {
             Ok(n) if n == len => return Ok(()),
             Ok(n) => sent = n,
             Err(e) if sys::would_block(&e) => {}
@@ -250,9 +249,13 @@ fn write(slf: WritePipe<'_>, data: *mut PyObject) -> PyResult<()> {
                 };
             }
         }
+    }
+    // The lent buffer is let go before any Python code can run.
+    let (chunk, offset) = data.into_chunk(sent);
+    if idle {
         common::registration::register(slf.any(), Direction::Write, &WRITABLE)?;
     }
-    s.queue.borrow_mut().push(chunk, sent);
+    s.queue.borrow_mut().push(chunk, offset);
     common::flow_control::maybe_pause_protocol::<WriteState>(slf)
 }
 

@@ -14,7 +14,7 @@ use crate::python::transport::stream::{
     connection_lost, fatal_error, fatal_os_error, start_writing, stop_writing, Stream,
     TransportState,
 };
-use crate::python::transport::write_chunk::{is_bytes_like, not_bytes_like, BufferView, Chunk};
+use crate::python::transport::write_chunk::{is_bytes_like, not_bytes_like, Chunk, Pending};
 
 /// The start of asyncio's TypeError message for a `write()` of the wrong type.
 #[cfg(Py_3_14)]
@@ -66,18 +66,9 @@ pub(super) fn write(slf: Stream<'_>, data: *mut PyObject) -> PyResult<()> {
     if !st.empty_waiter.get().is_null() {
         return Err(runtime_error(c"unable to write; sendfile is in progress"));
     }
-    // bytes are kept by reference; another buffer is sent from directly
-    // and only what the socket did not take is copied (the caller may reuse
-    // the buffer once write() returns).
-    // SAFETY: data is live; a type check only.
-    let data = if unsafe { PyBytes_Check(data) } != 0 {
-        // SAFETY: as above; bytes are immutable, so a reference is enough.
-        Pending::Kept(Chunk::Bytes(unsafe { Owned::from_borrowed(data) }))
-    } else {
-        match BufferView::of(data) {
-            Ok(view) => Pending::Lent(view),
-            Err(Raised) => return unsendable(slf),
-        }
+    let data = match Pending::of(data) {
+        Ok(data) => data,
+        Err(Raised) => return unsendable(slf),
     };
     if data.as_ref().is_empty() {
         return Ok(());
@@ -106,34 +97,6 @@ pub(super) fn write(slf: Stream<'_>, data: *mut PyObject) -> PyResult<()> {
     }
     st.queue.borrow_mut().push(chunk, offset);
     kit::flow_control::maybe_pause_protocol::<TransportState>(slf)
-}
-
-/// What `write()` was given, until it is sent or queued.
-enum Pending {
-    /// A bytes object, queued by reference.
-    Kept(Chunk),
-    /// Another buffer, held only during the call.
-    Lent(BufferView),
-}
-
-impl AsRef<[u8]> for Pending {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            Pending::Kept(chunk) => chunk.as_ref(),
-            Pending::Lent(view) => view.as_ref(),
-        }
-    }
-}
-
-impl Pending {
-    /// The chunk to queue after `sent` bytes went, with its offset: a kept
-    /// bytes object from `sent`, or a copy of only the rest of a lent buffer.
-    fn into_chunk(self, sent: usize) -> (Chunk, usize) {
-        match self {
-            Pending::Kept(chunk) => (chunk, sent),
-            Pending::Lent(view) => (Chunk::Copy(view.as_ref()[sent..].to_vec()), 0),
-        }
-    }
 }
 
 pub(super) fn writelines(slf: Stream<'_>, list: *mut PyObject) -> PyResult<()> {
