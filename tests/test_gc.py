@@ -200,3 +200,21 @@ print(len(refs), sum(r() is None for r in refs))
 """)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "1"], result.stdout + result.stderr
+
+
+def test_handles_in_cycles_are_collected_when_their_memory_is_reused(loop, run_once):
+    class Owner:
+        def tick(self):
+            pass
+
+    refs = []
+    for _ in range(400):
+        owner = Owner()
+        owner.timer = loop.call_later(100, owner.tick)
+        owner.soon = loop.call_soon(owner.tick)
+        owner.timer.cancel()
+        refs.append(weakref.ref(owner))
+        del owner
+        run_once(loop)
+    collect()
+    assert all(ref() is None for ref in refs)

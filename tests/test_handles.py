@@ -4,6 +4,7 @@ import asyncio
 import contextvars
 import re
 import sys
+import weakref
 
 import pytest
 
@@ -187,3 +188,30 @@ def test_threadsafe_handle_can_be_cancelled(loop, run_once):
     assert h.cancelled()
     run_once(loop)
     assert out == []
+
+
+def test_handles_made_after_many_were_dropped_start_fresh(loop, run_once):
+    # zloop reuses the memory of dropped handles: nothing of the old ones
+    # (cancelled flag, callback, arguments, when) may show through.
+    for i in range(600):
+        loop.call_soon(cb, i).cancel()
+        loop.call_later(5, cb, i).cancel()
+    run_once(loop)
+    out = []
+    h = loop.call_soon(out.append, "soon")
+    t = loop.call_later(0, out.append, "later")
+    assert not h.cancelled() and not t.cancelled()
+    assert type(h) is not type(t)
+    assert t.when() <= loop.time()
+    loop.run_until_complete(asyncio.sleep(0.005))
+    assert out == ["soon", "later"]
+
+
+def test_a_dropped_handle_is_not_reachable_through_an_old_weak_reference(loop, run_once):
+    ref = weakref.ref(loop.call_soon(cb))
+    run_once(loop)
+    assert ref() is None
+    kept = [loop.call_soon(cb) for _ in range(10)]
+    assert ref() is None
+    for h in kept:
+        h.cancel()

@@ -10,6 +10,7 @@ mod sock_op;
 mod transport;
 
 use pyo3_ffi::*;
+use std::ffi::c_void;
 use std::ptr;
 
 use ffi::entry::{noargs_def, onearg_def};
@@ -31,6 +32,12 @@ unsafe extern "C" fn fd_fields_recognised(
     _: *mut PyObject,
 ) -> *mut PyObject {
     ffi::objects::bool_object(fd_owner::fields_recognised()).into_ptr()
+}
+
+/// The module's teardown: kept handle memory goes back to the allocator.
+unsafe extern "C" fn module_free(_module: *mut c_void) {
+    // SAFETY: CPython frees a module with the GIL held.
+    unsafe { handle::HandleFreeList::drain() }
 }
 
 static mut MODULE_METHODS: [PyMethodDef; 3] = [
@@ -56,7 +63,7 @@ static mut MODULE_DEF: PyModuleDef = PyModuleDef {
     m_slots: ptr::null_mut(),
     m_traverse: None,
     m_clear: None,
-    m_free: None,
+    m_free: Some(module_free),
 };
 
 /// Every native type, in the order they are made (a base before its

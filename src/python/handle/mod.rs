@@ -1,9 +1,11 @@
 //! `Handle`: a scheduled callback, as `asyncio.Handle`.
 
 mod borrowed;
+mod free_list;
 pub mod timer_handle;
 
 pub use borrowed::Handle;
+pub use free_list::HandleFreeList;
 
 use pyo3_ffi::*;
 use std::cell::{Cell, UnsafeCell};
@@ -205,7 +207,7 @@ impl HandleRef {
             } else {
                 null_mut()
             };
-            let obj: *mut HandleObject = PyObject_GC_New(tp);
+            let obj: *mut HandleObject = HandleFreeList::alloc(tp);
             if obj.is_null() {
                 Py_XDECREF(packed_args);
                 return Err(Raised);
@@ -450,7 +452,7 @@ unsafe extern "C" fn dealloc(slf: *mut PyObject) {
             PyObject_ClearWeakRefs(slf);
         }
         clear(slf);
-        PyObject_GC_Del(slf.cast());
+        HandleFreeList::free(slf);
     }
 }
 
