@@ -9,11 +9,16 @@
 //! the server's CPU time (sum of /proc/PID/task/*/schedstat, in ns) exactly at
 //! the start and end of the measured window.
 //!
+//! With `--tls` every connection speaks TLS (rustls; the server's
+//! certificate is not checked) from its own blocking thread.
+//!
 //! `echo_client serve ADDR`: a reference echo server in plain Rust (one thread,
 //! epoll), the "native" row of the benchmark tables.
 //!
 //! ADDR is `host:port`, or a Unix socket path (`unix:PATH`, `file:PATH`, or
 //! anything containing a `/`).
+
+mod tls_client;
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -25,13 +30,15 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: echo_client ADDR [-c CONNS] [-s SIZE] [-d SECS | -n COUNT] [-w WARMUP_SECS]
-                        [--server-pid PID] [--check-every K] [--connect-timeout SECS]
+                        [--server-pid PID] [--check-every K] [--connect-timeout SECS] [--tls]
        echo_client serve ADDR
 
 ADDR is host:port or a Unix socket path (unix:PATH, file:PATH, or any path with '/').
 Client defaults: -c 10 -s 1024 -d 5 -w 1 --check-every 1000 --connect-timeout 10.
 The client prints one JSON object: round_trips, elapsed_s, rps, errors, and, with
---server-pid, server_cpu_s and server_cpu_us_per_rt over the measured window.";
+--server-pid, server_cpu_s and server_cpu_us_per_rt over the measured window.
+With --tls each connection is a TLS client (rustls, certificate not checked) on its
+own blocking thread.";
 
 // ---------------------------------------------------------------------------
 // Small helpers.
@@ -135,7 +142,14 @@ fn recv(fd: RawFd, buf: &mut [u8]) -> isize {
 
 fn send(fd: RawFd, buf: &[u8]) -> isize {
     // SAFETY: the pointer and length describe a live, readable buffer.
-    unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) }
+    unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    }
 }
 
 fn set_nodelay(fd: RawFd) {
@@ -161,7 +175,11 @@ fn proc_cpu_seconds(pid: i32) -> Option<f64> {
         for entry in dir.flatten() {
             let p = entry.path().join("schedstat");
             if let Ok(s) = std::fs::read_to_string(p) {
-                if let Some(v) = s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()) {
+                if let Some(v) = s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|x| x.parse::<u64>().ok())
+                {
                     total += v;
                     any = true;
                 }
@@ -189,7 +207,11 @@ fn proc_wait_seconds(pid: i32) -> Option<f64> {
     let mut total: u64 = 0;
     for entry in dir.flatten() {
         if let Ok(s) = std::fs::read_to_string(entry.path().join("schedstat")) {
-            total += s.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+            total += s
+                .split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse::<u64>().ok())
+                .unwrap_or(0);
         }
     }
     Some(total as f64 / 1e9)
@@ -219,6 +241,7 @@ struct ClientOpts {
     server_pid: Option<i32>,
     check_every: u64,
     connect_timeout: f64,
+    tls: bool,
 }
 
 struct Conn {
@@ -322,8 +345,13 @@ fn try_send(ep: &Epoll, c: &mut Conn, tok: u64) -> Result<(), String> {
         }
         if r < 0 && (e == libc::EAGAIN || e == libc::EWOULDBLOCK) {
             if !c.want_out {
-                ep.ctl(libc::EPOLL_CTL_MOD, c.fd, (libc::EPOLLIN | libc::EPOLLOUT) as u32, tok)
-                    .map_err(|e| format!("epoll_ctl: {e}"))?;
+                ep.ctl(
+                    libc::EPOLL_CTL_MOD,
+                    c.fd,
+                    (libc::EPOLLIN | libc::EPOLLOUT) as u32,
+                    tok,
+                )
+                .map_err(|e| format!("epoll_ctl: {e}"))?;
                 c.want_out = true;
             }
             return Ok(());
@@ -348,7 +376,13 @@ fn start_round(ep: &Epoll, c: &mut Conn, tok: u64) -> Result<(), String> {
 
 /// Reads what has arrived of the echo; completes the round (validating it)
 /// and starts the next one when all SIZE bytes are back.
-fn on_readable(ep: &Epoll, c: &mut Conn, tok: u64, st: &mut Stats, check_every: u64) -> Result<(), String> {
+fn on_readable(
+    ep: &Epoll,
+    c: &mut Conn,
+    tok: u64,
+    st: &mut Stats,
+    check_every: u64,
+) -> Result<(), String> {
     let n = c.rx.len();
     loop {
         let want = n - c.recvd;
@@ -366,7 +400,10 @@ fn on_readable(ep: &Epoll, c: &mut Conn, tok: u64, st: &mut Stats, check_every: 
                 }
                 if check_every > 0 && c.seq.is_multiple_of(check_every) {
                     if c.rx != c.tx {
-                        return Err(format!("echo of round {} differs from what was sent", c.seq));
+                        return Err(format!(
+                            "echo of round {} differs from what was sent",
+                            c.seq
+                        ));
                     }
                     st.full_checks += 1;
                 }
@@ -380,7 +417,10 @@ fn on_readable(ep: &Epoll, c: &mut Conn, tok: u64, st: &mut Stats, check_every: 
             continue;
         }
         if r == 0 {
-            return Err(format!("server closed the connection after {} of {} bytes", c.recvd, n));
+            return Err(format!(
+                "server closed the connection after {} of {} bytes",
+                c.recvd, n
+            ));
         }
         let e = errno();
         if e == libc::EINTR {
@@ -396,7 +436,12 @@ fn on_readable(ep: &Epoll, c: &mut Conn, tok: u64, st: &mut Stats, check_every: 
 fn run_client(o: ClientOpts) -> i32 {
     let addr = parse_addr(&o.addr);
     let ep = Epoll::new().unwrap_or_else(|e| die(&format!("epoll_create1: {e}")));
-    let mut st = Stats { completed: 0, errors: 0, error_msgs: Vec::new(), full_checks: 0 };
+    let mut st = Stats {
+        completed: 0,
+        errors: 0,
+        error_msgs: Vec::new(),
+        full_checks: 0,
+    };
     let mut conns: Vec<Conn> = Vec::with_capacity(o.conns);
     let deadline = Instant::now() + Duration::from_secs_f64(o.connect_timeout);
     for i in 0..o.conns {
@@ -451,11 +496,19 @@ fn run_client(o: ClientOpts) -> i32 {
         }
         let now = Instant::now();
         let limit = if measuring {
-            if o.count.is_some() { t0 + Duration::from_secs(3600) } else { t0 + Duration::from_secs_f64(o.duration) }
+            if o.count.is_some() {
+                t0 + Duration::from_secs(3600)
+            } else {
+                t0 + Duration::from_secs_f64(o.duration)
+            }
         } else {
             warm_end
         };
-        let timeout_ms = if limit > now { ((limit - now).as_micros() as i32 + 999) / 1000 } else { 0 };
+        let timeout_ms = if limit > now {
+            ((limit - now).as_micros() as i32 + 999) / 1000
+        } else {
+            0
+        };
         let nev = match ep.wait(&mut evs, timeout_ms.min(1000)) {
             Ok(n) => n,
             Err(e) => {
@@ -521,45 +574,81 @@ fn run_client(o: ClientOpts) -> i32 {
     }
 
     let rt = if measuring { st.completed - done0 } else { 0 };
-    let elapsed = if measuring { (t_end - t0).as_secs_f64() } else { 0.0 };
-    let rps = if elapsed > 0.0 { Some(rt as f64 / elapsed) } else { None };
-    let server_cpu = match (srv0, srv1) {
-        (Some(a), Some(b)) if measuring => Some(b - a),
-        _ => None,
+    let elapsed = if measuring {
+        (t_end - t0).as_secs_f64()
+    } else {
+        0.0
     };
-    let per_rt = |cpu: Option<f64>| match cpu {
-        Some(c) if rt > 0 => Some(c * 1e6 / rt as f64),
-        _ => None,
+    let report = Report {
+        round_trips: rt,
+        elapsed,
+        errors: st.error_msgs,
+        warmup_round_trips: warm_rt,
+        full_checks: st.full_checks,
+        server_cpu: delta(srv0, srv1),
+        client_cpu: if measuring { Some(cli1 - cli0) } else { None },
+        server_wait: delta(sw0, sw1),
+        client_wait: delta(cw0, cw1),
     };
-    let client_cpu = if measuring { Some(cli1 - cli0) } else { None };
-    let msgs: Vec<String> = st.error_msgs.iter().map(|m| json_str(m)).collect();
-    println!(
-        "{{\"addr\": {}, \"connections\": {}, \"size\": {}, \"round_trips\": {}, \"elapsed_s\": {}, \
+    report.print(&o, st.errors)
+}
+
+/// What a client run measured, printed as one JSON object.
+pub struct Report {
+    pub round_trips: u64,
+    pub elapsed: f64,
+    pub errors: Vec<String>,
+    pub warmup_round_trips: u64,
+    pub full_checks: u64,
+    pub server_cpu: Option<f64>,
+    pub client_cpu: Option<f64>,
+    pub server_wait: Option<f64>,
+    pub client_wait: Option<f64>,
+}
+
+impl Report {
+    /// Prints the report; the exit status (1 on errors or no round trip).
+    fn print(&self, o: &ClientOpts, error_count: u64) -> i32 {
+        let rt = self.round_trips;
+        let rps = if self.elapsed > 0.0 {
+            Some(rt as f64 / self.elapsed)
+        } else {
+            None
+        };
+        let per_rt = |cpu: Option<f64>| match cpu {
+            Some(c) if rt > 0 => Some(c * 1e6 / rt as f64),
+            _ => None,
+        };
+        let msgs: Vec<String> = self.errors.iter().map(|m| json_str(m)).collect();
+        println!(
+            "{{\"addr\": {}, \"connections\": {}, \"size\": {}, \"tls\": {}, \"round_trips\": {}, \"elapsed_s\": {}, \
 \"rps\": {}, \"errors\": {}, \"error_messages\": [{}], \"warmup_round_trips\": {}, \"full_checks\": {}, \
 \"server_pid\": {}, \"server_cpu_s\": {}, \"server_cpu_us_per_rt\": {}, \"client_cpu_s\": {}, \
 \"client_cpu_us_per_rt\": {}, \"server_wait_s\": {}, \"client_wait_s\": {}}}",
-        json_str(&o.addr),
-        o.conns,
-        o.size,
-        rt,
-        elapsed,
-        opt_f64(rps),
-        st.errors,
-        msgs.join(", "),
-        warm_rt,
-        st.full_checks,
-        o.server_pid.map(|p| p.to_string()).unwrap_or_else(|| "null".into()),
-        opt_f64(server_cpu),
-        opt_f64(per_rt(server_cpu)),
-        opt_f64(client_cpu),
-        opt_f64(per_rt(client_cpu)),
-        opt_f64(delta(sw0, sw1)),
-        opt_f64(delta(cw0, cw1)),
-    );
-    if st.errors > 0 || rt == 0 {
-        1
-    } else {
-        0
+            json_str(&o.addr),
+            o.conns,
+            o.size,
+            o.tls,
+            rt,
+            self.elapsed,
+            opt_f64(rps),
+            error_count,
+            msgs.join(", "),
+            self.warmup_round_trips,
+            self.full_checks,
+            o.server_pid.map(|p| p.to_string()).unwrap_or_else(|| "null".into()),
+            opt_f64(self.server_cpu),
+            opt_f64(per_rt(self.server_cpu)),
+            opt_f64(self.client_cpu),
+            opt_f64(per_rt(self.client_cpu)),
+            opt_f64(self.server_wait),
+            opt_f64(self.client_wait),
+        );
+        if error_count > 0 || rt == 0 {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -577,7 +666,8 @@ fn serve(addr_s: &str) -> ! {
     let addr = parse_addr(addr_s);
     let (lfd, is_tcp) = match &addr {
         Addr::Tcp(a) => {
-            let l = TcpListener::bind(a.as_str()).unwrap_or_else(|e| die(&format!("bind {a}: {e}")));
+            let l =
+                TcpListener::bind(a.as_str()).unwrap_or_else(|e| die(&format!("bind {a}: {e}")));
             l.set_nonblocking(true).unwrap();
             (l.into_raw_fd(), true)
         }
@@ -599,7 +689,9 @@ fn serve(addr_s: &str) -> ! {
     let mut buf = vec![0u8; 256 * 1024];
     let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     loop {
-        let nev = ep.wait(&mut evs, -1).unwrap_or_else(|e| die(&format!("epoll_wait: {e}")));
+        let nev = ep
+            .wait(&mut evs, -1)
+            .unwrap_or_else(|e| die(&format!("epoll_wait: {e}")));
         for ev in &evs[..nev] {
             let tok = ev.u64;
             let flags = ev.events;
@@ -607,8 +699,12 @@ fn serve(addr_s: &str) -> ! {
                 loop {
                     // SAFETY: null address pointers are allowed by accept4.
                     let fd = unsafe {
-                        libc::accept4(lfd, std::ptr::null_mut(), std::ptr::null_mut(),
-                                      libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                        libc::accept4(
+                            lfd,
+                            std::ptr::null_mut(),
+                            std::ptr::null_mut(),
+                            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                        )
                     };
                     if fd < 0 {
                         let e = errno();
@@ -624,17 +720,26 @@ fn serve(addr_s: &str) -> ! {
                         conns.push(None);
                         conns.len() - 1
                     });
-                    if ep.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, slot as u64).is_err() {
+                    if ep
+                        .ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, slot as u64)
+                        .is_err()
+                    {
                         close_fd(fd);
                         continue;
                     }
-                    conns[slot] = Some(SConn { fd, pending: Vec::new(), pos: 0 });
+                    conns[slot] = Some(SConn {
+                        fd,
+                        pending: Vec::new(),
+                        pos: 0,
+                    });
                 }
                 continue;
             }
             let idx = tok as usize;
             let close = {
-                let Some(c) = conns[idx].as_mut() else { continue };
+                let Some(c) = conns[idx].as_mut() else {
+                    continue;
+                };
                 serve_event(&ep, c, tok, flags, &mut buf)
             };
             if close {
@@ -668,7 +773,9 @@ fn serve_event(ep: &Epoll, c: &mut SConn, tok: u64, flags: u32, buf: &mut [u8]) 
         }
         c.pending.clear();
         c.pos = 0;
-        return ep.ctl(libc::EPOLL_CTL_MOD, c.fd, libc::EPOLLIN as u32, tok).is_err();
+        return ep
+            .ctl(libc::EPOLL_CTL_MOD, c.fd, libc::EPOLLIN as u32, tok)
+            .is_err();
     }
     loop {
         let r = recv(c.fd, buf);
@@ -698,7 +805,9 @@ fn serve_event(ep: &Epoll, c: &mut SConn, tok: u64, flags: u32, buf: &mut [u8]) 
                 // Stop reading until the rest is written (back-pressure).
                 c.pending.extend_from_slice(&buf[off..n]);
                 c.pos = 0;
-                return ep.ctl(libc::EPOLL_CTL_MOD, c.fd, libc::EPOLLOUT as u32, tok).is_err();
+                return ep
+                    .ctl(libc::EPOLL_CTL_MOD, c.fd, libc::EPOLLOUT as u32, tok)
+                    .is_err();
             }
             return true;
         }
@@ -734,13 +843,18 @@ fn main() {
         server_pid: None,
         check_every: 1000,
         connect_timeout: 10.0,
+        tls: false,
     };
     let mut it = args.into_iter();
     let mut addr = None;
     while let Some(a) = it.next() {
-        let mut val = |name: &str| it.next().unwrap_or_else(|| die(&format!("{name} needs a value")));
+        let mut val = |name: &str| {
+            it.next()
+                .unwrap_or_else(|| die(&format!("{name} needs a value")))
+        };
         fn num<T: std::str::FromStr>(name: &str, v: String) -> T {
-            v.parse().unwrap_or_else(|_| die(&format!("bad value for {name}: {v}")))
+            v.parse()
+                .unwrap_or_else(|_| die(&format!("bad value for {name}: {v}")))
         }
         match a.as_str() {
             "-c" | "--connections" => o.conns = num(&a, val(&a)),
@@ -751,6 +865,7 @@ fn main() {
             "--server-pid" => o.server_pid = Some(num(&a, val(&a))),
             "--check-every" => o.check_every = num(&a, val(&a)),
             "--connect-timeout" => o.connect_timeout = num(&a, val(&a)),
+            "--tls" => o.tls = true,
             s if s.starts_with('-') => die(&format!("unknown option {s}\n{USAGE}")),
             _ if addr.is_none() => addr = Some(a),
             _ => die(&format!("unexpected argument {a}")),
@@ -759,6 +874,22 @@ fn main() {
     o.addr = addr.unwrap_or_else(|| die("missing ADDR"));
     if o.conns == 0 || o.size == 0 {
         die("connections and size must be positive");
+    }
+    if o.tls {
+        if o.count.is_some() || matches!(parse_addr(&o.addr), Addr::Unix(_)) {
+            die("--tls takes a host:port and a duration (-d), not -n");
+        }
+        let report = tls_client::run(
+            &o.addr,
+            o.conns,
+            o.size,
+            o.warmup,
+            o.duration,
+            o.server_pid,
+            o.check_every,
+        );
+        let n = report.errors.len() as u64;
+        exit(report.print(&o, n));
     }
     exit(run_client(o));
 }
