@@ -87,6 +87,8 @@ fn init_module() -> PyResult<Owned> {
     crate::core::sys::heap::settle_malloc_thresholds();
     names::init()?;
     fd_owner::init()?;
+    // SAFETY: import holds the GIL.
+    unsafe { handle::HandleFreeList::init() };
     for spec in TYPES {
         let spec = spec();
         // SAFETY: import runs once with the GIL held; each spec names its

@@ -8,7 +8,9 @@
 //! dicts, frames) the same way: an untracked object's memory, GC header
 //! included, is reused as is and only its reference count and type are set
 //! again. Free-threaded builds allocate per thread; there the list stays
-//! empty and every handle goes back to the allocator.
+//! empty and every handle goes back to the allocator. So it does under
+//! `PYTHONMALLOC` (`scripts/memcheck`'s `malloc`, or `debug`): a memory
+//! checker then sees every handle freed, and any use after free.
 
 use pyo3_ffi::*;
 use std::ptr::{self, null_mut};
@@ -19,15 +21,34 @@ const CAPACITY: usize = 256;
 pub struct HandleFreeList {
     items: [*mut PyObject; CAPACITY],
     len: usize,
+    /// How many blocks the list may keep: CAPACITY, or 0 when disabled.
+    limit: usize,
 }
 
 // Only touched with the GIL held (never in free-threaded builds).
 static mut FREE_LIST: HandleFreeList = HandleFreeList {
     items: [null_mut(); CAPACITY],
     len: 0,
+    limit: 0,
 };
 
 impl HandleFreeList {
+    /// Enables the list unless `PYTHONMALLOC` asks for another allocator.
+    ///
+    /// # Safety
+    /// The GIL is held (module import).
+    pub unsafe fn init() {
+        // SAFETY: the GIL serialises every access to the list.
+        unsafe {
+            let list = &mut *ptr::addr_of_mut!(FREE_LIST);
+            list.limit = if std::env::var_os("PYTHONMALLOC").is_some_and(|v| !v.is_empty()) {
+                0
+            } else {
+                CAPACITY
+            };
+        }
+    }
+
     /// A new handle of type `tp`: reused memory when the list has some, else
     /// `PyObject_GC_New`. Only the object header is initialized.
     ///
@@ -64,7 +85,7 @@ impl HandleFreeList {
         // SAFETY: the GIL serialises every access to the list.
         unsafe {
             let list = &mut *ptr::addr_of_mut!(FREE_LIST);
-            if list.len < CAPACITY {
+            if list.len < list.limit {
                 list.items[list.len] = obj;
                 list.len += 1;
                 return;
